@@ -95,6 +95,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(_config(args))  # type: ignore[arg-type]
 
 
+def cmd_reference(args: argparse.Namespace) -> int:
+    """Build the reference deployment and a history of runbook backups of it."""
+    from pathlib import Path
+
+    from fixtures.reference.build import build_reference
+
+    cfg = _config(args)
+    ref = build_reference(Path(args.out), scale=args.scale, days=args.days, seed=args.seed,
+                          config=cfg)  # type: ignore[arg-type]
+    print(f"reference deployment (scale {args.scale}, seed {args.seed}, {args.days} daily "
+          f"backups) built in {ref.seconds:.1f} s")
+    print(f"  backups:      {ref.backups}")
+    print(f"  metadata:     {ref.out / 'meta' / 'reference.json'}")
+    print(f"  drill config: {ref.drill_config}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     parser = argparse.ArgumentParser(prog="scrydon-drill",
@@ -124,6 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also remove runs kept with --drill-keep")
     p.add_argument("--run", action="append", help="only this run id (repeatable)")
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("reference", help="build the reference deployment and its backups")
+    common(p)
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--scale", default="tiny", choices=["tiny", "small", "medium", "large"])
+    p.add_argument("--days", type=int, default=3, help="daily backup runs to take")
+    p.add_argument("--seed", type=int, default=7)
+    p.set_defaults(func=cmd_reference)
 
     p = sub.add_parser("servers", help="list server installations the local provider can use")
     p.set_defaults(func=cmd_servers)

@@ -46,3 +46,28 @@ def spawn_marked(run_id: str | None, *args: str) -> subprocess.Popen[bytes]:
 def python() -> str:
     """The interpreter running the tests (the project's virtualenv)."""
     return sys.executable
+
+
+@pytest.fixture(scope="session")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A tiny reference deployment with three daily backups, built once per test session.
+
+    Tests must treat ``reference.backups`` as read-only evidence: fault injection works on
+    copies (and a test proves the source stays byte-for-byte unchanged).
+    """
+    from fixtures.reference.build import build_reference
+    from harness.config import resolve
+
+    out = Path(tempfile.mkdtemp(prefix="scrydon-drill-ref-"))
+    os.chmod(out, 0o755)
+    runs = Path(tempfile.mkdtemp(prefix="scrydon-drill-refruns-"))
+    os.chmod(runs, 0o755)
+    try:
+        yield build_reference(out / "ref", scale="tiny", days=3, seed=7,
+                              config=resolve(environ={}, arguments={"scratch": {"root": str(runs)}}))
+    finally:
+        from harness.scratch.sweep import sweep
+
+        sweep(runs, include_kept=True)
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(runs, ignore_errors=True)

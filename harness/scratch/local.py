@@ -26,7 +26,8 @@ class LocalProvider(ScratchProvider):
     def __init__(self, config: ScratchConfig, run: Run, *, role: str = "scratch",
                  stores: tuple[str, ...] = STORES,
                  postgres_settings: dict[str, str] | None = None,
-                 postgres_major: int | None = None) -> None:
+                 postgres_major: int | None = None,
+                 postgres_initdb_args: list[str] | None = None) -> None:
         super().__init__()
         unknown = set(stores) - set(STORES)
         if unknown:
@@ -37,6 +38,7 @@ class LocalProvider(ScratchProvider):
         self.role = role
         self.stores = stores
         self.postgres_settings = postgres_settings or {}
+        self.postgres_initdb_args = postgres_initdb_args or []
         self.postgres_major = postgres_major or config.postgres_version
         self.postgres: LocalPostgres | None = None
         self.seaweed: LocalSeaweed | None = None
@@ -49,7 +51,8 @@ class LocalProvider(ScratchProvider):
             inst = pgbin.find(self.postgres_major, require_pgvector=cfg.require_pgvector)
             self.postgres = LocalPostgres(self.run, inst, name=f"{self.role}-postgres",
                                           os_user=cfg.os_user, settings=self.postgres_settings,
-                                          stop_timeout=cfg.stop_timeout)
+                                          stop_timeout=cfg.stop_timeout,
+                                          initdb_args=self.postgres_initdb_args)
             self._servers.append(self.postgres)
         if "objects" in self.stores:
             self.seaweed = LocalSeaweed(self.run, name=f"{self.role}-seaweedfs",

@@ -88,10 +88,12 @@ class LocalPostgres:
 
     def __init__(self, run: Run, inst: PgInstallation, *, name: str = "postgres",
                  os_user: str = "", settings: dict[str, str] | None = None,
-                 stop_timeout: float = 10.0, password: str | None = None) -> None:
+                 stop_timeout: float = 10.0, password: str | None = None,
+                 initdb_args: list[str] | None = None) -> None:
         self.name = name
         self.run = run
         self.inst = inst
+        self.initdb_args = initdb_args or []
         self.user = unprivileged_user(os_user)
         self.settings = settings or {}
         self.stop_timeout = stop_timeout
@@ -111,7 +113,7 @@ class LocalPostgres:
         _chown_tree(self.base, self.user)
         _run_as([self.inst.tool("initdb"), "-D", str(self.datadir), "-U", "postgres",
                  "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}",
-                 "-E", "UTF8", "--locale=C", "--no-sync"],
+                 "-E", "UTF8", "--locale=C", "--no-sync", *self.initdb_args],
                 self.user, what=f"initdb ({self.inst.describe()})", log=self.base / "initdb.log")
         pwfile.unlink()
 

@@ -1,0 +1,1 @@
+"""Backup catalogue: where backups are, which belong together, and their posture."""

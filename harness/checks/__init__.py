@@ -1,0 +1,1 @@
+"""Drill checks: probes over restored stores and the verdicts they produce."""

@@ -1,0 +1,94 @@
+"""The reference model: deterministic, real formats, evolving day by day."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from fixtures.reference.model import ReferenceModel, get_scale
+from harness.crypto import betterauth, dapr, license
+
+ANCHOR = dt.datetime(2026, 11, 24, 2, 0, tzinfo=dt.timezone.utc)
+
+
+def model(seed: int = 1) -> ReferenceModel:
+    return ReferenceModel(seed=seed, scale=get_scale("tiny"), anchor=ANCHOR, days=3,
+                          admin_password="known-admin-pw")
+
+
+def flat(batch) -> str:
+    return json.dumps({f"{k[0]}.{k[1]}": v for k, v in batch.rows.items()}, default=str,
+                      sort_keys=True) + repr([(b.bucket, b.key, b.sha256) for b in batch.blobs]) \
+        + repr(batch.warehouse_rows)
+
+
+def test_same_seed_same_content_other_seed_other_content() -> None:
+    a, b, c = model(1), model(1), model(2)
+    assert flat(a.initial()) == flat(b.initial())
+    assert flat(a.day(1)) == flat(b.day(1))
+    assert flat(model(1).initial()) != flat(c.initial())
+
+
+def test_admin_password_hash_is_better_auth_format_and_verifies() -> None:
+    m = model()
+    batch = m.initial()
+    admin = next(u for u in batch.rows[("auth", "user")] if u["role"] == "admin")
+    account = next(a for a in batch.rows[("auth", "account")] if a["userId"] == admin["id"])
+    assert account["providerId"] == "credential" and account["accountId"] == admin["id"]
+    assert betterauth.verify_password(account["password"], "known-admin-pw")
+    assert not betterauth.verify_password(account["password"], "known-admin-pW")
+
+
+def test_secrets_decrypt_with_the_master_key_backup() -> None:
+    m = model()
+    batch = m.initial()
+    backup = dapr.load_master_key_backup(dapr.dump_master_key_backup(m.master_key, encode="base64"))
+    rows = batch.rows[("auth", "secret")]
+    assert rows and all(r["id"].startswith("sec_") for r in rows)
+    for row in rows:
+        assert dapr.decrypt(row["ciphertext"], backup.key) == m.secret_plaintexts[row["id"]]
+    with pytest.raises(dapr.KeyUnwrapFailed):
+        dapr.decrypt(rows[0]["ciphertext"], bytes(32))
+
+
+def test_license_bundle_verifies_with_documented_claims() -> None:
+    m = model()
+    batch = m.initial()
+    (cfg,) = batch.rows[("auth", "platform_config")]
+    report = license.verify_license_bundle(cfg["license_bundle"], now=ANCHOR, min_days_left=90)
+    assert report.tier == "enterprise" and report.days_left >= 300
+    assert cfg["setup_completed"] is True
+
+
+def test_audit_events_cover_history_and_end_just_before_each_backup() -> None:
+    m = model()
+    first = m.initial()
+    events = first.rows[("auth", "audit_log")]
+    times = sorted(e["createdAt"] for e in events)
+    assert all(e["id"].startswith("aud_") for e in events)
+    assert times[-1] < m.backup_time(0) and m.backup_time(0) - times[-1] < dt.timedelta(minutes=6)
+    assert times[0] >= m.backup_time(0) - dt.timedelta(days=m.scale.history_days)
+    day = m.day(1)
+    new = sorted(e["createdAt"] for e in day.rows[("auth", "audit_log")])
+    assert m.backup_time(0) <= new[0] and new[-1] < m.backup_time(1)
+    # Organisation ids referenced anywhere exist in auth.organization.
+    orgs = {o["id"] for o in first.rows[("auth", "organization")]}
+    for (db, table), rows in first.rows.items():
+        for r in rows:
+            ref = r.get("organization_id", r.get("organizationId"))
+            if ref is not None and table != "organization":
+                assert ref in orgs, f"{db}.{table} references unknown organisation {ref}"
+
+
+def test_daily_batches_grow_documents_rows_and_catalogue() -> None:
+    m = model()
+    m.initial()
+    before = {t["id"]: t["row_count"] for t in m.tables}
+    day = m.day(1)
+    assert day.blobs and ("agentic", "kb_document") in day.rows
+    assert all(m.tables[i]["row_count"] > before[t] for i, t in enumerate(before))
+    assert any("UPDATE managed_table" in q for _, q, _ in day.updates)
+    with pytest.raises(ValueError):
+        m.day(0)
