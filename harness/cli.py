@@ -112,6 +112,88 @@ def cmd_reference(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify_evidence(args: argparse.Namespace) -> int:
+    """Check a report folder against its manifest (and signature); 1 on any change."""
+    from harness.evidence.verify import run_verify
+
+    return run_verify(args.folder, public_key=args.public_key,
+                      require_signature=args.require_signature)
+
+
+def drill_pytest_args(args: argparse.Namespace) -> list[str]:
+    """The pytest command line that runs the drill suites with this CLI's options."""
+    argv = ["--pyargs", "drills", "-p", "no:cacheprovider", "-q", "-rA"]
+    if getattr(args, "config", None):
+        argv += ["--drill-config", args.config]
+    for item in getattr(args, "set", None) or []:
+        argv += ["--drill-set", item]
+    if getattr(args, "root", None):
+        argv += ["--drill-set", f"scratch.root={args.root}"]
+    if getattr(args, "keep", None):
+        argv += ["--drill-keep", args.keep]
+    if getattr(args, "allow_unverified", False):
+        argv += ["--drill-allow-unverified"]
+    return argv + list(getattr(args, "pytest_args", []) or [])
+
+
+def cmd_drill(args: argparse.Namespace) -> int:
+    """Run the drill suites (pytest) against the configured backups."""
+    import pytest
+
+    return int(pytest.main(drill_pytest_args(args)))
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Targeted restore into a kept scratch environment: one store, one table or one object."""
+    from harness.drill import open_catalog, restore_set_into
+    from harness.restore.postgres import inspect_dump, restore_table
+    from harness.restore.objects import restore_objects
+    from harness.scratch.session import ScratchSession
+    from harness.signals import teardown_on_signals
+
+    cfg = _config(args)
+    source, catalog = open_catalog(cfg)  # type: ignore[arg-type]
+    rs = catalog.choose_restore_set()
+    print(f"restore set: {rs.run} (backup time {rs.backup_time.isoformat()})")
+    for flag in rs.flags:
+        print(f"  warning: {flag}")
+    session = ScratchSession(cfg)  # type: ignore[arg-type]
+    failed = True
+    with teardown_on_signals():
+        try:
+            ep = session.open()
+            assert session.run is not None
+            staging = session.run.subdir("staging")
+            if args.table:
+                db, _, table = args.table.partition(".")
+                plan = inspect_dump(db, source.fetch(rs.dumps[db].relpath, staging), ep.postgres)
+                rows = restore_table(plan, ep.postgres, table)  # type: ignore[arg-type]
+                print(f"restored {db}.{table}: {rows} rows")
+            elif args.object:
+                root = source.fetch(cfg.backups.objects_replica.split("{bucket}")[0].rstrip("/"),  # type: ignore[attr-defined]
+                                    staging)
+                done = restore_objects(root, ep.s3, only={args.object})  # type: ignore[arg-type]
+                if not done.hashes:
+                    print(f"object {args.object} is not in the replica", file=sys.stderr)
+                    return 1
+                print(f"restored {args.object}: sha256 {done.hashes[args.object]}")
+            else:
+                stores = tuple(args.store) if args.store else ("postgres", "objects", "warehouse")
+                from harness.restore.engine import describe_timing
+
+                result = restore_set_into(cfg, ep, source, rs, staging,  # type: ignore[arg-type]
+                                          stores=stores)
+                for store, err in result.errors.items():
+                    print(f"{store}: FAILED\n{err}")
+                print(describe_timing(result))
+                if result.errors:
+                    return 1
+            failed = False
+            return 0
+        finally:
+            session.close(failed=failed)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     parser = argparse.ArgumentParser(prog="scrydon-drill",
@@ -129,6 +211,22 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--keep", choices=["never", "failed", "always"])
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("drill", help="run the drill suites against the configured backups")
+    common(p)
+    p.add_argument("--keep", choices=["never", "failed", "always"])
+    p.add_argument("--allow-unverified", action="store_true",
+                   help="do not fail the run for checks that could not be verified")
+    p.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
+    p.set_defaults(func=cmd_drill)
+
+    p = sub.add_parser("restore", help="targeted restore: one store, table or object")
+    common(p)
+    p.add_argument("--keep", choices=["never", "failed", "always"], default="always")
+    p.add_argument("--store", action="append", choices=["postgres", "objects", "warehouse"])
+    p.add_argument("--table", help="DATABASE.TABLE to restore alone (pg_restore -t)")
+    p.add_argument("--object", help="BUCKET/KEY to restore alone")
+    p.set_defaults(func=cmd_restore)
 
     p = sub.add_parser("up", help="start a scratch environment and hold it until Ctrl-C")
     common(p)
@@ -152,6 +250,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("servers", help="list server installations the local provider can use")
     p.set_defaults(func=cmd_servers)
+
+    p = sub.add_parser("verify-evidence",
+                       help="check a report folder against its manifest; fails on any change")
+    p.add_argument("folder", help="a report folder, e.g. reports/<run-id>")
+    p.add_argument("--public-key", metavar="FILE",
+                   help="trusted Ed25519 public key (PEM or base64); requires a valid signature")
+    p.add_argument("--require-signature", action="store_true",
+                   help="fail when the manifest is not signed")
+    p.set_defaults(func=cmd_verify_evidence)
     return parser
 
 

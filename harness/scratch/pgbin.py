@@ -113,7 +113,8 @@ def installations() -> tuple[PgInstallation, ...]:
 def find(major: int, *, require_pgvector: bool = True, minimum: bool = False) -> PgInstallation:
     """Return an installation of PostgreSQL ``major`` (or newer with ``minimum``).
 
-    Among matches, one with pgvector is preferred. Raises :class:`ServerNotFound` listing what
+    Among matches, installations named in ``SCRYDON_DRILL_PG_BINDIRS`` come first (the user
+    asked for them), then ones with pgvector. Raises :class:`ServerNotFound` listing what
     is installed and how to get the requested version.
     """
     found = installations()
@@ -121,7 +122,7 @@ def find(major: int, *, require_pgvector: bool = True, minimum: bool = False) ->
     if require_pgvector:
         matches = [i for i in matches if i.has_pgvector]
     if matches:
-        matches.sort(key=lambda i: (i.major, not i.has_pgvector))
+        matches.sort(key=lambda i: (i.major, i.source != EXTRA_BINDIRS_ENV, not i.has_pgvector))
         return matches[0]
     listing = "\n".join(i.describe() for i in found) or "(no PostgreSQL installation found)"
     want = f"PostgreSQL {major}{'+' if minimum else ''}" + (

@@ -210,6 +210,7 @@ class LocalSeaweed:
             f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}",
             f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
             "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
             f"-metricsPort={metrics}", "-volume.preStopSeconds=0",
             "-master.volumeSizeLimitMB=256",
         ]
@@ -217,8 +218,16 @@ class LocalSeaweed:
             name=f"SeaweedFS ({self.name})", argv=argv, run_id=self.run.run_id,
             log_path=self.base / "server.log", stop_timeout=self.stop_timeout,
             env={"AWS_ACCESS_KEY_ID": self.access_key,
-                 "AWS_SECRET_ACCESS_KEY": self.secret_key})
+                 "AWS_SECRET_ACCESS_KEY": self.secret_key,
+                 # weed puts its unix sockets in the temp dir; keep them inside the run (a
+                 # short path: socket paths are limited to 107 bytes).
+                 "TMPDIR": str(self._socket_dir())})
         self.process.start()
+
+    def _socket_dir(self) -> Path:
+        path = self.run.directory / "wt"
+        path.mkdir(exist_ok=True)
+        return path
 
     def _ready(self) -> bool:
         # Writing and deleting a probe object proves master, volume, filer and S3 all work;

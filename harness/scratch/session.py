@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+from pathlib import Path
 import sys
 from types import TracebackType
 
@@ -53,8 +55,10 @@ class ScratchSession:
             if self.run is not None:
                 self.run.mark_kept(f"scratch.keep={keep}, drill {'failed' if failed else 'passed'}")
                 self.kept = True
+                env_file = self._write_connection_file()
                 print(f"scrydon-drill: keeping scratch environment {self.run.run_id} in "
-                      f"{self.run.directory}; remove it with "
+                      f"{self.run.directory}; connection settings in {env_file} (mode 0600); "
+                      f"remove it with "
                       f"'scrydon-drill sweep --include-kept --run {self.run.run_id}'",
                       file=sys.stderr)
             return
@@ -64,6 +68,26 @@ class ScratchSession:
         finally:
             if self.run is not None and self._owns_run:
                 shutil.rmtree(self.run.directory, ignore_errors=True)
+
+    def _write_connection_file(self) -> Path | None:
+        """Write the kept environment's credentials to a private file (never printed)."""
+        if self.provider is None or self.run is None:
+            return None
+        ep = self.provider.endpoints
+        lines = []
+        if ep.postgres:
+            lines += [f"{k}={v}" for k, v in ep.postgres.env().items()]
+        if ep.s3:
+            lines += [f"AWS_ENDPOINT_URL={ep.s3.url}", f"AWS_ACCESS_KEY_ID={ep.s3.access_key}",
+                      f"AWS_SECRET_ACCESS_KEY={ep.s3.secret_key}"]
+        if ep.warehouse:
+            lines += [f"MYSQL_HOST={ep.warehouse.host}", f"MYSQL_TCP_PORT={ep.warehouse.port}",
+                      f"MYSQL_USER={ep.warehouse.user}", f"MYSQL_PWD={ep.warehouse.password}"]
+        path = self.run.directory / "connection.env"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write("\n".join(lines) + "\n")
+        return path
 
     def __enter__(self) -> ScratchSession:
         self.open()

@@ -1,0 +1,122 @@
+"""The drill pipeline up to the checks: choose the restore set, restore it, keep the result.
+
+Used by the pytest plugin's ``drill_restored`` fixture and by the CLI. The checks in
+``drills/`` read what this produces; the evidence collector records its lineage and phases.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.catalog.model import Artifact, RestoreSet
+from harness.config import DrillConfig
+from harness.errors import DrillError
+from harness.restore.engine import RestoreEngine, RestoreResult
+from harness.scratch.endpoints import Endpoints
+
+
+@dataclass
+class RestoredPlatform:
+    """A restored scratch platform and how it came to be."""
+
+    config: DrillConfig
+    endpoints: Endpoints
+    restore_set: RestoreSet
+    result: RestoreResult
+    # When the newest set failed and an older one was restored instead.
+    fallback_from: RestoreSet | None = None
+    fallback_reason: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def backup_time(self) -> dt.datetime:
+        """The restored set's backup time (what RPO is measured against)."""
+        return self.restore_set.backup_time
+
+    @property
+    def rpo_loss_seconds(self) -> float:
+        """Data given up by falling back to an older set (0 without fallback)."""
+        if self.fallback_from is None:
+            return 0.0
+        return (self.fallback_from.backup_time - self.restore_set.backup_time).total_seconds()
+
+
+def open_catalog(config: DrillConfig) -> tuple[Any, Any]:
+    """The backup source and catalogue named by ``[backups]``."""
+    from harness.catalog.catalog import Catalog
+    from harness.catalog.source import open_source
+
+    if not config.backups.source:
+        raise DrillError("no backup source is configured", store="config",
+                         remedy="set backups.source (a directory or s3://bucket/prefix) in the "
+                         "drill config, or SCRYDON_DRILL_BACKUPS_SOURCE")
+    source = open_source(config.backups)
+    return source, Catalog(source, config.backups)
+
+
+def make_engine(endpoints: Endpoints, source: Any, staging: Path) -> RestoreEngine:
+    """A restore engine reading artefacts through the backup source (read-only)."""
+
+    def fetch(artifact: Artifact) -> Path:
+        return Path(source.fetch(artifact.relpath, staging))
+
+    return RestoreEngine(endpoints, fetch=fetch)
+
+
+def restore_set_into(config: DrillConfig, endpoints: Endpoints, source: Any,
+                     restore_set: RestoreSet, staging: Path,
+                     stores: tuple[str, ...] = ("postgres", "objects", "warehouse")
+                     ) -> RestoreResult:
+    """Restore one set into ``endpoints``; downloads go to ``staging`` (in the run folder,
+    so teardown removes them)."""
+    engine = make_engine(endpoints, source, staging)
+    if restore_set.objects_root and not Path(restore_set.objects_root).is_dir():
+        # An S3 source: bring the replica down first (the engine uploads from a folder).
+        prefix = config.backups.objects_replica.split("{bucket}")[0].rstrip("/")
+        local = Path(source.fetch(prefix, staging))
+        restore_set = _with_objects_root(restore_set, str(local))
+    return engine.restore(restore_set, stores=stores)
+
+
+def _with_objects_root(rs: RestoreSet, root: str) -> RestoreSet:
+    from dataclasses import replace
+
+    return replace(rs, objects_root=root)
+
+
+NewScratch = Callable[[], tuple[Endpoints, Path]]
+
+
+def restore_latest(config: DrillConfig, source: Any, catalog: Any,
+                   new_scratch: NewScratch) -> RestoredPlatform:
+    """Restore the newest restore set; with ``drill.fallback``, the one before on failure.
+
+    ``new_scratch`` provisions a fresh scratch environment and returns its endpoints and a
+    staging folder inside it; a fallback gets its own environment so nothing of the failed
+    attempt leaks into the result.
+    """
+    newest = catalog.choose_restore_set()
+    endpoints, staging = new_scratch()
+    result = restore_set_into(config, endpoints, source, newest, staging)
+    platform = RestoredPlatform(config=config, endpoints=endpoints, restore_set=newest,
+                                result=result)
+    if result.ok or not config.drill.fallback:
+        return platform
+    reason = "; ".join(f"{k}: {v.splitlines()[0]}" for k, v in result.errors.items())
+    try:
+        older = catalog.choose_restore_set(exclude_runs={newest.run})
+    except DrillError as exc:
+        platform.notes.append(f"no older backup set to fall back to: {exc.message}")
+        return platform
+    endpoints2, staging2 = new_scratch()
+    result2 = restore_set_into(config, endpoints2, source, older, staging2)
+    fallback = RestoredPlatform(config=config, endpoints=endpoints2, restore_set=older,
+                                result=result2, fallback_from=newest, fallback_reason=reason)
+    fallback.notes.append(
+        f"the newest backup set ({newest.run}) could not be restored ({reason}); restored "
+        f"{older.run} instead: effective RPO loss {fallback.rpo_loss_seconds / 3600:.1f} h")
+    return fallback

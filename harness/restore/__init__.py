@@ -1,0 +1,1 @@
+"""Restoring backups into a scratch environment, store by store, every step timed."""
