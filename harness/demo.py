@@ -1,69 +1,68 @@
-"""The demo drill: everything the harness can do so far, on the embedded default."""
+"""The demo drill: build a reference Scrydon deployment with backups, then drill it.
+
+Everything runs on the embedded default (local processes): a source deployment is generated,
+backed up the runbook's way for several days, torn down; then the drill restores the latest
+backups into a fresh scratch environment, runs every check and writes its report.
+"""
 
 from __future__ import annotations
 
-import json
+import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
 from harness.config import DrillConfig
-from harness.scratch.session import ScratchSession
-from harness.signals import teardown_on_signals
 
 
-def run_demo(config: DrillConfig) -> int:
-    """Provision the local scratch environment, probe each store, tear it down, report.
+def _newest_report(report_dir: Path, since: float) -> Path | None:
+    if not report_dir.is_dir():
+        return None
+    runs = [p for p in report_dir.iterdir()
+            if p.is_dir() and (p / "evidence.json").exists() and p.stat().st_mtime >= since]
+    return max(runs, key=lambda p: p.stat().st_mtime) if runs else None
 
-    Returns the process exit code. Restore and drill checks are not part of the demo yet;
-    the report says so instead of pretending.
+
+def run_demo(config: DrillConfig, *, scale: str = "small", days: int = 3,
+             keep_backups: bool = False, extra_pytest_args: list[str] | None = None) -> int:
+    """Build the reference backups, run the drill suites on them, print where the report is.
+
+    Returns the drill's exit code (0 only when every check passed).
     """
-    t0 = time.monotonic()
-    record: dict[str, object] = {"stages": {}, "not_yet_implemented": [
-        "reference deployment and backups", "restore", "drill checks"]}
-    with teardown_on_signals():
-        session = ScratchSession(config)
-        failed = True
-        try:
-            ep = session.open()
-            record["stages"]["start"] = round(time.monotonic() - t0, 2)  # type: ignore[index]
-            record["environment"] = session.provider.describe()  # type: ignore[union-attr]
-            record["probes"] = _probe_stores(ep)
-            failed = False
-        finally:
-            t1 = time.monotonic()
-            session.close(failed=failed)
-            record["stages"]["teardown"] = round(time.monotonic() - t1, 2)  # type: ignore[index]
-    assert session.run is not None
-    out = Path(config.report.dir) / session.run.run_id
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "demo.json").write_text(json.dumps(record, indent=2))
-    print(f"scratch environment {session.run.run_id}: started in "
-          f"{record['stages']['start']} s, torn down in "  # type: ignore[index]
-          f"{record['stages']['teardown']} s")  # type: ignore[index]
-    for store, result in record["probes"].items():  # type: ignore[union-attr]
-        print(f"  {store}: {result}")
-    print("NOTE: restore and drill checks are not implemented yet; this demo only proves the "
-          "scratch environment starts, answers and is torn down.")
-    print(f"report: {out / 'demo.json'}")
-    return 0
+    import pytest
 
+    from fixtures.reference.build import build_reference
 
-def _probe_stores(ep: object) -> dict[str, str]:
-    """Ask each store one real question."""
-    import psycopg
-
-    out: dict[str, str] = {}
-    pg = ep.postgres  # type: ignore[attr-defined]
-    with psycopg.connect(**pg.conninfo()) as conn:
-        version = conn.execute("show server_version").fetchone()[0]
-        out["postgres"] = f"PostgreSQL {version} answers"
-    s3 = ep.s3.client()  # type: ignore[attr-defined]
-    s3.create_bucket(Bucket="demo-probe")
-    s3.put_object(Bucket="demo-probe", Key="k", Body=b"x")
-    out["objects"] = f"S3 put/get ok ({len(s3.get_object(Bucket='demo-probe', Key='k')['Body'].read())} byte)"
-    conn = ep.warehouse.connect()  # type: ignore[attr-defined]
-    with conn.cursor() as cur:
-        cur.execute("SELECT VERSION()")
-        out["warehouse"] = f"MariaDB {cur.fetchone()[0]} answers"
-    conn.close()
-    return out
+    t0 = time.time()
+    work = Path(tempfile.mkdtemp(prefix="scrydon-drill-demo-"))
+    os.chmod(work, 0o755)
+    try:
+        print(f"[1/2] building the reference deployment (scale {scale}) and {days} daily "
+              "runbook backups of it ...", flush=True)
+        ref = build_reference(work / "reference", scale=scale, days=days, config=config)
+        print(f"      done in {ref.seconds:.1f} s: backups in {ref.backups}", flush=True)
+        print("[2/2] drilling: restore the latest backups into a scratch environment and "
+              "check the platform ...", flush=True)
+        argv = ["--pyargs", "drills", "-p", "no:cacheprovider", "-q", "-rA",
+                "--drill-config", str(ref.drill_config),
+                "--drill-set", f"report.dir={Path(config.report.dir).resolve()}"]
+        if config.scratch.root:
+            argv += ["--drill-set", f"scratch.root={config.scratch.root}"]
+        if config.scratch.keep != "never":
+            argv += ["--drill-keep", config.scratch.keep]
+        code = int(pytest.main(argv + list(extra_pytest_args or [])))
+    finally:
+        if keep_backups:
+            print(f"reference backups kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    report = _newest_report(Path(config.report.dir), t0)
+    verdict = "PASSED" if code == 0 else "FAILED"
+    print(f"\ndemo drill {verdict} (exit code {code}) in {time.time() - t0:.0f} s")
+    if report:
+        print(f"report: {report / 'report.html'}")
+        print(f"evidence: {report / 'evidence.json'}")
+    else:
+        print(f"no report folder was written under {config.report.dir}")
+    return code
