@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # Set up (if needed) and run the whole test suite: unit tests and integration tests on real
-# servers. Extra arguments go to pytest. JUnit XML lands in reports/tests/junit.xml.
+# servers. Extra arguments go to pytest. JUnit XML lands in reports/tests/junit.xml; the
+# numbers the tests measured are printed at the end (reports/tests/measurements.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 mkdir -p reports/tests
-exec .venv/bin/python -m pytest --junitxml=reports/tests/junit.xml "$@"
+rm -f reports/tests/measurements.txt
+rc=0
+.venv/bin/python -m pytest --junitxml=reports/tests/junit.xml "$@" || rc=$?
+if [ -s reports/tests/measurements.txt ]; then
+  echo "---- measured ----"
+  cat reports/tests/measurements.txt
+fi
+exit "$rc"

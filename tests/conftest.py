@@ -71,3 +71,17 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         sweep(runs, include_kept=True)
         shutil.rmtree(out, ignore_errors=True)
         shutil.rmtree(runs, ignore_errors=True)
+
+
+MEASUREMENTS = REPO / "reports" / "tests" / "measurements.txt"
+
+
+@pytest.fixture()
+def measure(request: pytest.FixtureRequest):
+    """Record one measured line; scripts/test.sh prints them all after the run."""
+    def record(line: str) -> None:
+        MEASUREMENTS.parent.mkdir(parents=True, exist_ok=True)
+        with MEASUREMENTS.open("a") as fh:
+            fh.write(f"{request.node.nodeid}: {line}\n")
+        print(line)
+    return record

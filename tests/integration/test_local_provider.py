@@ -38,7 +38,7 @@ def config(run_root: Path, **scratch: object):
     return resolve(environ={}, arguments={"scratch": {"root": str(run_root), **scratch}})
 
 
-def test_all_three_servers_start_answer_and_stop_in_seconds(run_root: Path) -> None:
+def test_all_three_servers_start_answer_and_stop_in_seconds(run_root: Path, measure) -> None:
     cfg = config(run_root)
     run = Run.create(run_root)
     provider = LocalProvider(cfg.scratch, run)
@@ -56,7 +56,6 @@ def test_all_three_servers_start_answer_and_stop_in_seconds(run_root: Path) -> N
         s3.put_object(Bucket="probe", Key="a/b.txt", Body=b"hello")
         assert s3.get_object(Bucket="probe", Key="a/b.txt")["Body"].read() == b"hello"
         with pytest.raises(Exception):  # wrong credentials are refused
-            servers.LocalSeaweed  # keep import used
             import boto3
 
             boto3.client("s3", endpoint_url=ep.s3.url, aws_access_key_id="x",
@@ -69,7 +68,7 @@ def test_all_three_servers_start_answer_and_stop_in_seconds(run_root: Path) -> N
         conn.close()
         t1 = time.monotonic()
     stopped = time.monotonic() - t1
-    print(f"\nlocal provider: all three servers ready in {started:.1f} s, "
+    measure(f"local provider: all three servers ready in {started:.1f} s, "
           f"torn down in {stopped:.1f} s; phases: "
           + ", ".join(f"{k}={v:.2f}s" for k, v in provider.timings.seconds.items()))
     assert ps_lines(run.run_id) == []
@@ -126,7 +125,7 @@ def wait_for(pred, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_sigkill_mid_setup_then_sweep_removes_exactly_the_leftovers(run_root: Path) -> None:
+def test_sigkill_mid_setup_then_sweep_removes_exactly_the_leftovers(run_root: Path, measure) -> None:
     decoy_proc = spawn_marked(None)
     decoy_dir = run_root / "not-a-run"
     decoy_dir.mkdir()
@@ -142,13 +141,15 @@ def test_sigkill_mid_setup_then_sweep_removes_exactly_the_leftovers(run_root: Pa
         assert "ready in" not in out, "the kill came after setup finished; not mid-setup"
         (run_dir,) = [p for p in run_root.iterdir() if read_marker(p)]
         left = ps_lines(run_dir.name)
-        print("\nleft by the killed run:\n  " + "\n  ".join(left))
+        measure(f"SIGKILL mid-setup left {len(left)} marked server processes: "
+                + "; ".join(" ".join(line.split()[:3]) for line in left))
         assert len(left) >= 3, "expected orphaned servers after SIGKILL"
 
         swept = subprocess.run([python(), "-m", "harness.cli", "sweep", "--root", str(run_root)],
                                capture_output=True, text=True, timeout=60)
-        print(swept.stdout)
-        assert swept.returncode == 0
+        assert swept.returncode == 0, swept.stdout + swept.stderr
+        measure("after sweep: " + swept.stdout.splitlines()[0] + "; ps shows none of them; "
+                f"folders left in the run root: {sorted(p.name for p in run_root.iterdir())}")
         assert ps_lines(run_dir.name) == []
         for line in left:  # the postmaster's children (no mark of their own) went with it
             pid = int(line.split()[0])

@@ -62,7 +62,7 @@ def broken_copy(reference, tmp: Path) -> Path:
 
 
 def test_restore_reproduces_the_source_exactly_and_leaves_backups_untouched(
-        reference, run_root, sessions) -> None:
+        reference, run_root, sessions, measure) -> None:
     before = tree_hashes(reference.backups)
     cfg = drill_config(reference.backups, run_root)
     source, catalog = open_catalog(cfg)
@@ -82,7 +82,7 @@ def test_restore_reproduces_the_source_exactly_and_leaves_backups_untouched(
         conn.close()
     assert result.master_key is not None and len(result.master_key.key) == 32
     per_store = result.store_seconds()
-    print("\n" + describe_timing(result))
+    measure(describe_timing(result))
     # Independent stores overlap: the wall time is below the sum of the store times.
     assert result.wall_seconds < sum(per_store.values())
     assert {p.store for p in result.phases} >= {"postgres", "objects", "warehouse", "master-key"}

@@ -69,7 +69,7 @@ def restored_events(server) -> list[str]:
         return [r[0] for r in conn.execute("SELECT id FROM audit_log ORDER BY id")]
 
 
-def test_pitr_to_t_holds_events_up_to_t_and_none_after(pitr_source, run_root) -> None:
+def test_pitr_to_t_holds_events_up_to_t_and_none_after(pitr_source, run_root, measure) -> None:
     events = pitr_source["events"]
     # T between event 2 and event 3.
     target = events[2][1] + (events[3][1] - events[2][1]) / 2
@@ -81,7 +81,7 @@ def test_pitr_to_t_holds_events_up_to_t_and_none_after(pitr_source, run_root) ->
         assert got == [e for e, t in events if t <= target]
         assert got and len(got) < len(events)
         assert proof.promoted and "recovery stopping before commit" in proof.stopped
-        print(f"\nPITR to {target.isoformat()}: {len(got)} of {len(events)} events; {proof.stopped}")
+        measure(f"PITR to {target.isoformat()}: {len(got)} of {len(events)} events; {proof.stopped}")
     finally:
         server.stop()
     assert sorted(p.stat().st_mtime_ns for p in pitr_source["wal"].iterdir()) == sha_before
