@@ -58,6 +58,24 @@ class ScratchConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ExternalConfig:
+    """Stores someone else runs (scratch.provider = "external"); never torn down."""
+
+    postgres_host: str = _field("", "PostgreSQL host")
+    postgres_port: int = _field(5432, "PostgreSQL port")
+    postgres_user: str = _field("postgres", "PostgreSQL user allowed to create databases")
+    postgres_password: str = _field("", "PostgreSQL password", secret=True)
+    s3_endpoint: str = _field("", "S3 endpoint URL")
+    s3_access_key: str = _field("", "S3 access key")
+    s3_secret_key: str = _field("", "S3 secret key", secret=True)
+    warehouse_host: str = _field("", "MySQL-protocol warehouse host (StarRocks FE)")
+    warehouse_port: int = _field(9030, "warehouse port")
+    warehouse_user: str = _field("root", "warehouse user")
+    warehouse_password: str = _field("", "warehouse password", secret=True)
+    warehouse_kind: str = _field("starrocks", "warehouse kind", choices=("starrocks", "mariadb"))
+
+
+@dataclasses.dataclass(frozen=True)
 class ReportConfig:
     """Where run output goes."""
 
@@ -73,12 +91,81 @@ class AdminConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class EvidenceConfig:
+    """The evidence of a run: objectives, compliance mapping, signing, history, publishing."""
+
+    rto_target_seconds: float = _field(0.0, "recovery time objective in seconds (0: none)")
+    rpo_target_seconds: float = _field(0.0, "recovery point objective in seconds (0: none)")
+    allow_unverified: bool = _field(False, "report could-not-verify checks as skipped, not "
+                                    "failed (same as --drill-allow-unverified)")
+    controls_file: str = _field("", "TOML file adding controls or check-to-control mappings")
+    sign_key_file: str = _field("", "file holding the Ed25519 private key that signs the "
+                                "manifest (PEM, or the 32-byte seed in base64 or hex)")
+    sign_key: str = _field("", "the Ed25519 private key itself (PEM, base64 or hex); usually "
+                           "set as SCRYDON_DRILL_EVIDENCE_SIGN_KEY", secret=True)
+    history_dir: str = _field("", "index of past runs: a directory or s3://bucket/prefix "
+                              "(default: <report.dir>/history)")
+    history_runs: int = _field(20, "how many past runs the trend shows")
+    publish_to: str = _field("", "copy each report folder to this directory or "
+                             "s3://bucket/prefix (empty: do not publish)")
+    s3_endpoint: str = _field("", "S3 endpoint URL for publish_to/history_dir (empty: AWS)")
+    s3_access_key: str = _field("", "S3 access key (empty: boto3's default credentials)")
+    s3_secret_key: str = _field("", "S3 secret key", secret=True)
+    s3_region: str = _field("us-east-1", "S3 region")
+
+
+@dataclasses.dataclass(frozen=True)
+class BackupsConfig:
+    """Where the backups are, how they are laid out and the posture baseline they must meet."""
+
+    source: str = _field("", "backup root: a directory or s3://bucket/prefix")
+    s3_endpoint: str = _field("", "S3 endpoint URL of the backup bucket (empty: AWS)")
+    s3_access_key: str = _field("", "access key for the backup bucket (empty: boto3 defaults)")
+    s3_secret_key: str = _field("", "secret key for the backup bucket", secret=True)
+    s3_region: str = _field("us-east-1", "region of the backup bucket")
+    postgres_dump: str = _field("postgres/dumps/{ts}/{db}.dump", "pattern of database dumps")
+    base_backup: str = _field("postgres/base/{ts}", "pattern of pg_basebackup folders")
+    wal_archive: str = _field("postgres/wal", "folder of the continuous WAL archive")
+    objects_replica: str = _field("objects/{bucket}/{key}", "pattern of the bucket replica")
+    warehouse_table: str = _field("warehouse/{ts}/{database}/{table}.sql",
+                                  "pattern of warehouse table snapshots")
+    warehouse_manifest: str = _field("warehouse/{ts}/snapshot.json",
+                                     "pattern of warehouse snapshot manifests")
+    master_key: str = _field("master-key/master-key.backup.yaml", "master-key Secret backup")
+    timestamp_format: str = _field("%Y-%m-%dT%H%M%SZ", "strftime format of {ts}")
+    databases: str = _field("auth,agentic,analytics,cortex,ontology",
+                            "databases that must restore together (comma-separated)")
+    max_skew_hours: float = _field(6.0, "largest allowed time gap between members of a set")
+    dump_max_age_hours: float = _field(26.0, "newest dump no older than this (a day + slack)")
+    dump_retention_days: int = _field(30, "days of daily dumps that must be present")
+    wal_retention_days: int = _field(7, "days the WAL archive must cover")
+    warehouse_retention_days: int = _field(14, "days of daily warehouse snapshots required")
+    checksums: bool = _field(True, "compute SHA-256 of every artefact of the restore set")
+
+
+@dataclasses.dataclass(frozen=True)
+class DrillSection:
+    """What the drill restores and checks."""
+
+    profile: str = _field("", "platform profile (TOML); empty: the built-in reference profile")
+    fallback: bool = _field(False, "when the newest set cannot be restored, try the one before")
+    pitr_target: str = _field("", "ISO 8601 time: also restore PostgreSQL to this point in "
+                              "time from the base backup and WAL archive")
+    posture: bool = _field(True, "run the posture checks on the backup source")
+    scratch_url: str = _field("", "URL of a deployed Scrydon to sign in against (optional)")
+
+
+@dataclasses.dataclass(frozen=True)
 class DrillConfig:
     """The whole, validated drill configuration."""
 
     scratch: ScratchConfig = dataclasses.field(default_factory=ScratchConfig)
+    backups: BackupsConfig = dataclasses.field(default_factory=BackupsConfig)
+    external: ExternalConfig = dataclasses.field(default_factory=ExternalConfig)
+    drill: DrillSection = dataclasses.field(default_factory=DrillSection)
     report: ReportConfig = dataclasses.field(default_factory=ReportConfig)
     admin: AdminConfig = dataclasses.field(default_factory=AdminConfig)
+    evidence: EvidenceConfig = dataclasses.field(default_factory=EvidenceConfig)
     # Where each value came from: "section.key" -> "default" | "env" | "file:<path>" | "cli" | "argument"
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
 

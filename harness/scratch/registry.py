@@ -13,6 +13,7 @@ from harness.errors import ScratchError
 # name -> (module, class, pip extra that provides its dependencies)
 _PROVIDERS: dict[str, tuple[str, str, str]] = {
     "local": ("harness.scratch.local", "LocalProvider", "local"),
+    "external": ("harness.scratch.external", "ExternalProvider", "local"),
 }
 
 

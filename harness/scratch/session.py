@@ -41,7 +41,10 @@ class ScratchSession:
         if self.run is None:
             self.run = Run.create(cfg.root or None)
         provider_cls = get_provider(cfg.provider)
-        self.provider = provider_cls(cfg, self.run)
+        if cfg.provider == "external":
+            self.provider = provider_cls(cfg, self.run, drill=self.config)
+        else:
+            self.provider = provider_cls(cfg, self.run)
         try:
             return self.provider.start()
         except BaseException:
