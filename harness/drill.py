@@ -62,7 +62,8 @@ def make_engine(endpoints: Endpoints, source: Any, staging: Path) -> RestoreEngi
     """A restore engine reading artefacts through the backup source (read-only)."""
 
     def fetch(artifact: Artifact) -> Path:
-        return Path(source.fetch(artifact.relpath, staging))
+        # The catalogue's SHA-256 is checked again on download (remote sources).
+        return Path(source.fetch(artifact.relpath, staging, sha256=artifact.sha256))
 
     return RestoreEngine(endpoints, fetch=fetch)
 

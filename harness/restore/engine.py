@@ -124,6 +124,9 @@ class RestoreEngine:
         if self.target.warehouse is None or rs.warehouse is None or rs.warehouse.manifest is None:
             raise DrillError("no warehouse snapshot or no scratch warehouse", store="warehouse")
         with clock.phase("warehouse", "restore") as ph:
+            # Table files first: a remote source stages them beside the manifest.
+            for table_file in rs.warehouse.tables.values():
+                self.fetch(table_file)
             result.warehouse = restore_warehouse(self.fetch(rs.warehouse.manifest),
                                                  self.target.warehouse)
             ph.detail = f"{len(result.warehouse.tables)} tables"
