@@ -92,7 +92,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Run the full demo drill on the embedded default environment."""
     from harness.demo import run_demo
 
-    return run_demo(_config(args))  # type: ignore[arg-type]
+    return run_demo(_config(args), scale=args.scale, days=args.days,  # type: ignore[arg-type]
+                    keep_backups=args.keep_backups)
 
 
 def cmd_reference(args: argparse.Namespace) -> int:
@@ -133,6 +134,8 @@ def drill_pytest_args(args: argparse.Namespace) -> list[str]:
         argv += ["--drill-keep", args.keep]
     if getattr(args, "allow_unverified", False):
         argv += ["--drill-allow-unverified"]
+    if getattr(args, "pitr_target", None):
+        argv += ["--drill-set", f"drill.pitr_target={args.pitr_target}"]
     return argv + list(getattr(args, "pytest_args", []) or [])
 
 
@@ -141,6 +144,13 @@ def cmd_drill(args: argparse.Namespace) -> int:
     import pytest
 
     return int(pytest.main(drill_pytest_args(args)))
+
+
+def _with_pitr(cfg: object, target: str) -> object:
+    import dataclasses
+
+    drill = dataclasses.replace(cfg.drill, pitr_target=target)  # type: ignore[attr-defined]
+    return dataclasses.replace(cfg, drill=drill)  # type: ignore[type-var]
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
@@ -164,7 +174,16 @@ def cmd_restore(args: argparse.Namespace) -> int:
             ep = session.open()
             assert session.run is not None
             staging = session.run.subdir("staging")
-            if args.table:
+            if args.pitr_target:
+                from harness.drill import restore_pitr
+
+                cfg = _with_pitr(cfg, args.pitr_target)
+                server, proof = restore_pitr(cfg, source, catalog, session.run, staging)  # type: ignore[arg-type]
+                session.adopt(server)
+                print(f"point-in-time recovery to {proof.target.isoformat()}: {proof.stopped}; "
+                      f"{proof.last_transaction}")
+                print(f"PITR server on 127.0.0.1:{server.port}")
+            elif args.table:
                 db, _, table = args.table.partition(".")
                 plan = inspect_dump(db, source.fetch(rs.dumps[db].relpath, staging), ep.postgres)
                 rows = restore_table(plan, ep.postgres, table)  # type: ignore[arg-type]
@@ -210,6 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="full demo drill on the embedded default")
     common(p)
     p.add_argument("--keep", choices=["never", "failed", "always"])
+    p.add_argument("--scale", default="small", choices=["tiny", "small", "medium", "large"])
+    p.add_argument("--days", type=int, default=3, help="daily backups in the reference history")
+    p.add_argument("--keep-backups", action="store_true",
+                   help="keep the generated reference backups after the demo")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("drill", help="run the drill suites against the configured backups")
@@ -217,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", choices=["never", "failed", "always"])
     p.add_argument("--allow-unverified", action="store_true",
                    help="do not fail the run for checks that could not be verified")
+    p.add_argument("--pitr-target", help="also recover PostgreSQL to this ISO 8601 time and "
+                   "check the audit log stops there")
     p.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     p.set_defaults(func=cmd_drill)
 
@@ -226,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", action="append", choices=["postgres", "objects", "warehouse"])
     p.add_argument("--table", help="DATABASE.TABLE to restore alone (pg_restore -t)")
     p.add_argument("--object", help="BUCKET/KEY to restore alone")
+    p.add_argument("--pitr-target", help="point-in-time recovery of PostgreSQL to this ISO "
+                   "8601 time (base backup + WAL archive)")
     p.set_defaults(func=cmd_restore)
 
     p = sub.add_parser("up", help="start a scratch environment and hold it until Ctrl-C")

@@ -121,3 +121,36 @@ def restore_latest(config: DrillConfig, source: Any, catalog: Any,
         f"the newest backup set ({newest.run}) could not be restored ({reason}); restored "
         f"{older.run} instead: effective RPO loss {fallback.rpo_loss_seconds / 3600:.1f} h")
     return fallback
+
+
+def parse_pitr_target(text: str) -> dt.datetime:
+    """Parse ``drill.pitr_target`` (ISO 8601; a time without zone is taken as UTC)."""
+    try:
+        when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise DrillError(f"drill.pitr_target {text!r} is not an ISO 8601 time", store="config",
+                         remedy="write e.g. 2026-11-23T14:30:00Z") from exc
+    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+
+
+def restore_pitr(config: DrillConfig, source: Any, catalog: Any, run: Any,
+                 staging: Path) -> tuple[Any, Any]:
+    """Point-in-time recovery to ``drill.pitr_target`` from the newest base backup before it.
+
+    Returns the running server (the caller stops it) and the recovery's proof.
+    """
+    from harness.restore.pitr import start_pitr
+
+    target = parse_pitr_target(config.drill.pitr_target)
+    bases = [b for b in catalog.base_backups() if b.taken_at and b.taken_at <= target]
+    if not bases:
+        raise DrillError(f"no base backup was taken before the PITR target {target.isoformat()}",
+                         store="postgres",
+                         remedy="choose a later target; base backups start at "
+                         + ", ".join(b.run or b.relpath for b in catalog.base_backups()[:3]))
+    base = bases[-1]
+    base_path = Path(source.fetch(base.relpath, staging))
+    wal_path = Path(source.fetch(catalog.wal_prefix, staging))
+    return start_pitr(run, base_path, wal_path, target, os_user=config.scratch.os_user,
+                      ready_timeout=max(300.0, config.scratch.ready_timeout),
+                      stop_timeout=config.scratch.stop_timeout)

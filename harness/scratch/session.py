@@ -32,6 +32,11 @@ class ScratchSession:
         self.sweep_report: SweepReport | None = None
         self.kept = False
         self._owns_run = run is None
+        self._adopted: list[object] = []
+
+    def adopt(self, server: object) -> None:
+        """Stop ``server`` (anything with ``stop()``) with this session, before the provider."""
+        self._adopted.append(server)
 
     def open(self) -> Endpoints:
         """Sweep (when configured), create the run directory, provision and wait for ready."""
@@ -66,6 +71,8 @@ class ScratchSession:
                       file=sys.stderr)
             return
         try:
+            while self._adopted:
+                self._adopted.pop().stop()  # type: ignore[attr-defined]
             if self.provider is not None:
                 self.provider.stop()
         finally:
