@@ -105,3 +105,25 @@ def test_missing_segment_stops_recovery_short(pitr_source, run_root, tmp_path) -
         start_pitr(Run.create(run_root), pitr_source["base"], wal_copy, target,
                    os_user=pitr_source["cfg"].scratch.os_user)
     assert "ends before the recovery target" in str(err.value)
+
+
+def test_pitr_from_the_catalogue_reproduces_a_backup_run(reference, run_root, measure) -> None:
+    """PITR to the moment backup run 2 completed equals that run's source fingerprint."""
+    from harness.drill import open_catalog, restore_pitr
+    from harness.fingerprint import postgres_fingerprint
+
+    run2 = reference.meta["backup_runs"][1]
+    cfg = resolve(environ={}, arguments={"backups": {"source": str(reference.backups)},
+                                         "scratch": {"root": str(run_root)},
+                                         "drill": {"pitr_target": run2["real_time"]}})
+    source, catalog = open_catalog(cfg)
+    run = Run.create(run_root)
+    server, proof = restore_pitr(cfg, source, catalog, run, run.subdir("staging"))
+    try:
+        expected = reference.fingerprint(run2["stamp"])["postgres"]
+        got = {db: postgres_fingerprint(server.endpoint.conninfo(db)) for db in expected}
+        assert got == expected
+        measure(f"PITR of the reference to run 2's completion: all five databases equal the "
+                f"source fingerprint; {proof.last_transaction}")
+    finally:
+        server.stop()
