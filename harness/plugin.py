@@ -8,6 +8,7 @@ fixtures that need them.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -31,6 +32,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="keep the scratch environment after the run (default: never)")
     group.addoption("--drill-set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                     help="override one configuration value (repeatable)")
+    group.addoption("--drill-report", action="store_true", default=False,
+                    help="write the evidence reports to <report.dir>/<run-id>/ even if no "
+                    "drill check ran (they are written whenever one did)")
+    group.addoption("--drill-allow-unverified", action="store_true", default=False,
+                    help="report could-not-verify drill checks as skipped instead of failed")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the drill_check marker and the evidence collector (hooks and fixtures)."""
+    from harness.evidence.collector import install
+
+    install(config)
 
 
 def resolve_config(config: pytest.Config, arguments: dict[str, dict[str, Any]] | None = None
@@ -110,3 +123,42 @@ def scratch(scratch_session: ScratchSession) -> Endpoints:
     """Endpoints of the run's default scratch environment (ready to restore into)."""
     assert scratch_session.provider is not None
     return scratch_session.provider.endpoints
+
+
+@pytest.fixture(scope="session")
+def drill_restored(drill_config: DrillConfig, scratch_factory: ScratchFactory,
+                   request: pytest.FixtureRequest) -> Any:
+    """The latest backups restored into a fresh scratch environment (a RestoredPlatform).
+
+    With ``drill.fallback`` an older set is tried on a second scratch environment when the
+    newest cannot be restored; the effective RPO loss is kept. No configured backup source
+    is could-not-verify; a source without usable backups fails every check that needs it.
+    """
+    from harness.checks.verdict import could_not_verify
+    from harness.drill import open_catalog, restore_latest
+
+    if not drill_config.backups.source:
+        could_not_verify("no backup source is configured",
+                         remedy="set backups.source in the drill config")
+    source, catalog = open_catalog(drill_config)
+
+    def new_scratch() -> tuple[Endpoints, Path]:
+        session = scratch_factory()
+        assert session.provider is not None and session.run is not None
+        return session.provider.endpoints, session.run.subdir("staging")
+
+    platform = restore_latest(drill_config, source, catalog, new_scratch)
+    _record_restore(request, platform)
+    return platform
+
+
+def _record_restore(request: pytest.FixtureRequest, platform: Any) -> None:
+    """Hand lineage and phases to the evidence collector, when it is active."""
+    try:
+        record = request.getfixturevalue("drill_record")
+    except pytest.FixtureLookupError:
+        return
+    record.lineage.extend(platform.restore_set.lineage())
+    record.phases.extend(platform.result.phases)
+    record.backup_time = platform.backup_time.isoformat()
+    record.notes.extend(platform.notes)

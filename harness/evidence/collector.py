@@ -1,0 +1,668 @@
+"""The pytest side of evidence: the run record is filled from hooks, never from output.
+
+Drill checks are tests marked ``@pytest.mark.drill_check(id=..., title=..., controls=[...])``.
+The collector turns each one's setup/call/teardown reports into one verdict:
+
+* passed -> ``pass``; an assertion or any other error -> ``fail``;
+* :class:`~harness.checks.verdict.CouldNotVerify` (setup or call), or a pytest skip ->
+  ``could-not-verify``, and the pytest report is made *failed* ("could not verify: ...") so
+  neither the exit code nor JUnit counts it as a pass; with ``--drill-allow-unverified`` (or
+  ``evidence.allow_unverified``) it becomes a skip instead.
+
+Tests add data through fixtures: ``drill_measure(rpo_seconds=..., rows=...)`` for the current
+check's measured values, ``drill_record`` (the :class:`RunRecord` being built: lineage,
+phases, versions...) and ``drill_secret(label, value)`` for values that must never appear in
+any artefact. At the end of the session the reports are written to ``<report.dir>/<run-id>/``
+when ``--drill-report`` was given or any drill check ran.
+
+Only cheap imports at module level: this module is loaded in every pytest run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import platform
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from harness.checks.verdict import CouldNotVerify
+from harness.evidence.record import CheckResult, Phase, RunRecord, utcnow
+
+if TYPE_CHECKING:
+    from harness.config import DrillConfig
+    from harness.evidence.controls import ControlCatalog
+
+MARKER = "drill_check"
+MARKER_HELP = ("drill_check(id, title='', controls=None): a drill check whose verdict "
+               "(pass / fail / could-not-verify) enters the run's evidence")
+COLLECTOR_KEY = pytest.StashKey["EvidenceCollector"]()
+_STATE_KEY = pytest.StashKey["CheckState"]()
+_PRIORITY = {None: 0, "pass": 1, "could-not-verify": 2, "fail": 3}
+_MAX_MESSAGE = 4000
+
+
+@dataclass
+class CheckState:
+    """What is known about one drill check while it runs."""
+
+    id: str
+    title: str
+    controls: list[str] | None
+    nodeid: str
+    doc: str = ""
+    measured: dict[str, Any] = field(default_factory=dict)
+    explicit_message: str = ""
+    verdict: str | None = None
+    reason: str = ""
+    started_at: dt.datetime | None = None
+    seconds: float = 0.0
+
+    def settle(self, verdict: str, reason: str = "") -> None:
+        """Raise the verdict (fail > could-not-verify > pass); the first reason of a level wins."""
+        if _PRIORITY[verdict] > _PRIORITY[self.verdict]:
+            self.verdict, self.reason = verdict, reason
+
+    def result(self) -> CheckResult:
+        """The finished check for the record."""
+        verdict = self.verdict or "could-not-verify"
+        if self.verdict is None:
+            message = "the check did not run to completion (interrupted or only set up)"
+        elif verdict == "pass":
+            message = self.explicit_message or (f"{self.doc} — passed" if self.doc else "passed")
+        else:
+            message = self.reason
+            if self.explicit_message:
+                message = f"{self.explicit_message} — {message}"
+        return CheckResult(id=self.id, title=self.title, verdict=verdict,  # type: ignore[arg-type]
+                           message=message[:_MAX_MESSAGE], measured=dict(self.measured),
+                           controls=list(self.controls or []), seconds=round(self.seconds, 6),
+                           nodeid=self.nodeid)
+
+
+def _plain(value: Any) -> Any:
+    """A measured value as JSON-ready scalar (durations in seconds, times in ISO 8601)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    try:
+        return float(value)  # Decimal, numpy numbers
+    except (TypeError, ValueError):
+        return str(value)
+
+
+class DrillMeasure:
+    """The ``drill_measure`` fixture: ``drill_measure(rpo_seconds=3600, rows=12)``.
+
+    Values are stored on the current check; ``rto_seconds`` and ``rpo_seconds`` also become
+    the run's RTO and RPO (the largest value measured by any check).
+    """
+
+    def __init__(self, state: CheckState) -> None:
+        self._state = state
+
+    def __call__(self, **values: Any) -> None:
+        """Record measured values (later calls add to or replace earlier ones)."""
+        for key, value in values.items():
+            self._state.measured[key] = _plain(value)
+
+    def message(self, text: str) -> None:
+        """Say what was checked and found, shown with the verdict (also when it fails)."""
+        self._state.explicit_message = text
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """What was measured so far."""
+        return dict(self._state.measured)
+
+
+def _failure_text(call: pytest.CallInfo[Any]) -> str:
+    """What went wrong, without a traceback: the error and its message."""
+    from harness.errors import DrillError
+
+    assert call.excinfo is not None
+    exc = call.excinfo.value
+    if isinstance(exc, DrillError):
+        return exc.render()
+    lines = call.excinfo.exconly().strip().splitlines()
+    return "\n".join(lines[:20])
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        reason = str(longrepr[2])
+    else:
+        reason = str(longrepr or "")
+    return reason.removeprefix("Skipped: ").strip() or "skipped"
+
+
+class EvidenceCollector:
+    """The plugin object that builds the run record and writes the reports."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.record = RunRecord(run_id="", started_at=utcnow().isoformat())
+        self.states: list[CheckState] = []
+        self.secrets: dict[str, str | bytes] = {}
+        self.folder: Path | None = None
+        self.published: str | None = None
+        self.non_check_failures: list[str] = []
+        self._factories: list[Any] = []
+        self._adopted: set[int] = set()
+        self._teardown_started: dt.datetime | None = None
+        self._teardown_t0 = 0.0
+        self._allow_unverified: bool | None = None
+        self._drill_config: DrillConfig | None = None
+        self._config_error: str | None = None
+
+    # -- configuration ------------------------------------------------------------------------
+
+    def drill_config(self) -> DrillConfig:
+        """The run's drill configuration (shared with the ``drill_config`` fixture)."""
+        from harness.plugin import _CONFIG_KEY, resolve_config
+
+        if _CONFIG_KEY not in self.config.stash:
+            self.config.stash[_CONFIG_KEY] = resolve_config(self.config)
+        return self.config.stash[_CONFIG_KEY]
+
+    @property
+    def allow_unverified(self) -> bool:
+        """``--drill-allow-unverified`` or ``evidence.allow_unverified``."""
+        if self._allow_unverified is None:
+            allowed = bool(self.config.getoption("--drill-allow-unverified", default=False))
+            if not allowed:
+                try:
+                    allowed = self.drill_config().evidence.allow_unverified
+                except Exception:  # noqa: BLE001 - a broken config is reported at the end
+                    allowed = False
+            self._allow_unverified = allowed
+        return self._allow_unverified
+
+    def add_secret(self, label: str, value: str | bytes | None) -> None:
+        """Register a value that must never appear in any artefact (redacted, then scanned)."""
+        if value:
+            self.secrets[label] = value
+
+    # -- collection ---------------------------------------------------------------------------
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """Validate every drill_check marker and attach a check state to its test."""
+        problems: list[str] = []
+        seen: dict[str, str] = {}
+        for item in items:
+            marker = item.get_closest_marker(MARKER)
+            if marker is None:
+                continue
+            kwargs = dict(marker.kwargs)
+            if marker.args:
+                kwargs.setdefault("id", marker.args[0])
+            check_id = kwargs.get("id")
+            if not isinstance(check_id, str) or not check_id.strip():
+                problems.append(f"{item.nodeid}: @pytest.mark.{MARKER} needs id=\"area.name\"")
+                continue
+            controls = kwargs.get("controls")
+            if controls is not None and (not isinstance(controls, (list, tuple))
+                                         or not all(isinstance(c, str) for c in controls)):
+                problems.append(f"{item.nodeid}: controls= must be a list of control ids")
+                continue
+            unknown = set(kwargs) - {"id", "title", "controls"}
+            if unknown:
+                problems.append(f"{item.nodeid}: unknown {MARKER} argument(s) {sorted(unknown)}")
+                continue
+            callspec = getattr(item, "callspec", None)
+            full_id = f"{check_id}[{callspec.id}]" if callspec is not None else check_id
+            if full_id in seen:
+                problems.append(f"check id {full_id!r} is declared by both {seen[full_id]} and "
+                                f"{item.nodeid}")
+                continue
+            seen[full_id] = item.nodeid
+            func = getattr(item, "function", None)
+            doc = (func.__doc__ or "").strip().splitlines()[0] if func and func.__doc__ else ""
+            state = CheckState(id=full_id, title=str(kwargs.get("title") or doc or item.name),
+                               controls=list(controls) if controls is not None else None,
+                               nodeid=item.nodeid, doc=doc)
+            item.stash[_STATE_KEY] = state
+            self.states.append(state)
+        if problems:
+            raise pytest.UsageError("invalid drill checks:\n  " + "\n  ".join(problems))
+
+    # -- running ------------------------------------------------------------------------------
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[Any]
+                                  ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        """Map the phase's outcome to the check's verdict; never let could-not-verify pass."""
+        report = yield
+        state = item.stash.get(_STATE_KEY, None)
+        if state is None:
+            if report.failed and item.nodeid not in self.non_check_failures:
+                self.non_check_failures.append(item.nodeid)
+            return report
+        if state.started_at is None:
+            state.started_at = dt.datetime.fromtimestamp(call.start, dt.timezone.utc)
+        state.seconds += report.duration
+        where = "" if call.when == "call" else f"{call.when} failed: "
+        if call.excinfo is not None and call.excinfo.errisinstance(CouldNotVerify):
+            exc = call.excinfo.value
+            state.settle("could-not-verify", str(exc))
+            self._unverified(item, report, f"could not verify: {exc}")
+        elif hasattr(report, "wasxfail"):
+            if report.skipped:
+                state.settle("fail", f"marked xfail and failed ({report.wasxfail or 'no reason'})"
+                             ": a drill check cannot be expected to fail")
+                report.outcome = "failed"
+                report.longrepr = f"drill check {state.id} failed (xfail does not excuse it)"
+            else:
+                state.settle("pass")
+        elif report.skipped:
+            reason = _skip_reason(report)
+            state.settle("could-not-verify", f"skipped: {reason}")
+            self._unverified(item, report, f"could not verify: skipped: {reason}")
+        elif report.failed:
+            state.settle("fail", where + (_failure_text(call) if call.excinfo else "failed"))
+        elif call.when == "call":
+            state.settle("pass")
+        if call.when == "teardown":
+            self._finish_check(state)
+            self._adopt_scratch_sessions()
+        return report
+
+    def _unverified(self, item: pytest.Item, report: pytest.TestReport, text: str) -> None:
+        if self.allow_unverified:
+            lineno = item.location[1]
+            report.outcome = "skipped"
+            report.longrepr = (str(item.path), (lineno or 0) + 1, text)
+        else:
+            report.outcome = "failed"
+            report.longrepr = text
+
+    def _finish_check(self, state: CheckState) -> None:
+        if any(c.nodeid == state.nodeid for c in self.record.checks):
+            return
+        result = state.result()
+        self.record.checks.append(result)
+        started = state.started_at or utcnow()
+        self.record.phases.append(Phase(store="checks", name=state.id,
+                                        started_at=started.isoformat(),
+                                        seconds=round(state.seconds, 6),
+                                        ok=result.verdict == "pass"))
+        for key in ("rto_seconds", "rpo_seconds"):
+            value = result.measured.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                current = getattr(self.record, key)
+                setattr(self.record, key, value if current is None else max(current, value))
+
+    # -- the scratch environment --------------------------------------------------------------
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(self, fixturedef: pytest.FixtureDef[Any],
+                             request: pytest.FixtureRequest) -> Generator[None, Any, Any]:
+        """Time the scratch environment's provisioning and learn its run id and versions."""
+        if fixturedef.argname not in ("scratch_session", "scratch_factory"):
+            return (yield)
+        started = utcnow()
+        t0 = time.monotonic()
+        try:
+            result = yield
+        except BaseException as exc:
+            if fixturedef.argname == "scratch_session":
+                self.record.phases.append(Phase(
+                    store="scratch", name="provision", started_at=started.isoformat(),
+                    seconds=round(time.monotonic() - t0, 6), ok=False,
+                    detail=f"{type(exc).__name__}: {exc}"[:1000]))
+            raise
+        if fixturedef.argname == "scratch_factory":
+            self._factories.append(result)
+            fixturedef.addfinalizer(self._mark_teardown_start)
+        else:
+            self.record.phases.append(Phase(store="scratch", name="provision",
+                                            started_at=started.isoformat(),
+                                            seconds=round(time.monotonic() - t0, 6),
+                                            detail=self._timings_text(result)))
+            self._adopt(result)
+        return result
+
+    def _mark_teardown_start(self) -> None:
+        # Runs just before the factory's own teardown (finalizers run last-in, first-out).
+        self._adopt_scratch_sessions()
+        self._teardown_started = utcnow()
+        self._teardown_t0 = time.monotonic()
+
+    def pytest_fixture_post_finalizer(self, fixturedef: pytest.FixtureDef[Any]) -> None:
+        """Record the scratch teardown as a phase once the factory has closed everything."""
+        if fixturedef.argname != "scratch_factory" or self._teardown_started is None:
+            return
+        sessions = [s for f in self._factories for s in getattr(f, "sessions", [])]
+        detail = "kept (scratch.keep)" if any(getattr(s, "kept", False) for s in sessions) else ""
+        self.record.phases.append(Phase(
+            store="scratch", name="teardown", started_at=self._teardown_started.isoformat(),
+            seconds=round(time.monotonic() - self._teardown_t0, 6), detail=detail))
+        self._teardown_started = None
+
+    def _adopt_scratch_sessions(self) -> None:
+        for factory in self._factories:
+            for session in list(getattr(factory, "sessions", [])):
+                self._adopt(session)
+
+    @staticmethod
+    def _timings_text(session: Any) -> str:
+        provider = getattr(session, "provider", None)
+        timings = getattr(getattr(provider, "timings", None), "seconds", {}) or {}
+        return ", ".join(f"{k} {v:.2f} s" for k, v in timings.items())
+
+    def _adopt(self, session: Any) -> None:
+        """Take run id, environment, versions and credentials (as secrets) from a session."""
+        if id(session) in self._adopted or getattr(session, "provider", None) is None:
+            return
+        self._adopted.add(id(session))
+        run = getattr(session, "run", None)
+        first = len(self._adopted) == 1
+        if first and run is not None and self.folder is None:
+            self.record.run_id = run.run_id
+        provider = session.provider
+        try:
+            describe = provider.describe()
+        except Exception as exc:  # noqa: BLE001 - evidence must not break the drill
+            describe = {"describe_error": f"{type(exc).__name__}: {exc}"}
+        if first:
+            self.record.environment.update({k: str(v) for k, v in describe.items()})
+        endpoints = getattr(provider, "endpoints", None)
+        pg = getattr(endpoints, "postgres", None)
+        wh = getattr(endpoints, "warehouse", None)
+        s3 = getattr(endpoints, "s3", None)
+        if pg is not None:
+            self.record.versions.setdefault("postgres", str(pg.version))
+            self.add_secret("scratch postgres password", pg.password)
+        if wh is not None:
+            self.record.versions.setdefault("warehouse", f"{wh.kind} {wh.version}".strip())
+            self.add_secret("scratch warehouse password", wh.password)
+        if s3 is not None:
+            self.add_secret("scratch s3 secret key", s3.secret_key)
+            if "seaweedfs" not in self.record.versions and getattr(provider, "seaweed", None):
+                self.record.versions["seaweedfs"] = _weed_version()
+
+    # -- the end ------------------------------------------------------------------------------
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """Write the reports, sign, index, publish; make the exit status tell the truth."""
+        if not (self.config.getoption("--drill-report", default=False) or self.record.checks):
+            return
+        try:
+            failed = self._write_evidence(session, int(exitstatus))
+        except Exception as exc:  # noqa: BLE001 - a report problem must not look like success
+            self.record.run_errors.append(f"writing the evidence failed: "
+                                          f"{type(exc).__name__}: {exc}")
+            failed = True
+            print(f"\nscrydon-drill: writing the evidence failed: {type(exc).__name__}: {exc}",
+                  file=sys.stderr)
+        if failed and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def _write_evidence(self, session: pytest.Session, exitstatus: int) -> bool:
+        from harness.config import DrillConfig
+        from harness.evidence.controls import load_catalog
+        from harness.evidence.history import HistoryEntry, open_history, trend
+        from harness.evidence.leaks import MIN_SECRET_LENGTH, Redactor, scan_for_secrets
+        from harness.evidence.publish import publish
+        from harness.evidence.reports import write_reports
+        from harness.evidence.views import run_failed, verdict_of
+        from harness.scratch.run import new_run_id
+
+        record = self.record
+        self._adopt_scratch_sessions()
+        try:
+            cfg = self.drill_config()
+        except Exception as exc:  # noqa: BLE001
+            record.run_errors.append(f"the drill configuration could not be resolved: {exc}")
+            cfg = DrillConfig()
+        ev = cfg.evidence
+        record.run_id = record.run_id or new_run_id()
+        record.allow_unverified = self.allow_unverified
+        record.targets.rto_seconds = ev.rto_target_seconds or None
+        record.targets.rpo_seconds = ev.rpo_target_seconds or None
+        record.finished_at = utcnow().isoformat()
+        self._describe_host(record)
+        record.config = cfg.redacted()
+        record.config_sources = {k: v for k, v in cfg.sources.items() if v != "default"}
+        self._pytest_problems(record, exitstatus)
+
+        catalog = None
+        try:
+            catalog = load_catalog(ev.controls_file or None)
+        except Exception as exc:  # noqa: BLE001
+            record.run_errors.append(f"the controls mapping could not be loaded: {exc}")
+        self._objective_checks(record)
+        if catalog is not None:
+            self._map_controls(record, catalog)
+        record.verdict = record.overall_verdict(allow_unverified=record.allow_unverified)
+
+        secrets: dict[str, str | bytes] = dict(self.secrets)
+        for section, values in cfg.redacted().items():
+            for name, shown in values.items():
+                if shown == "***":  # a secret key with a value
+                    secrets.setdefault(f"{section}.{name}", getattr(getattr(cfg, section), name))
+        key = None
+        if ev.sign_key_file or ev.sign_key:
+            key = self._signing_key(cfg, secrets)
+        self.record = record = Redactor(secrets.values()).value(record)
+
+        base = Path(cfg.report.dir)
+        if not base.is_absolute():
+            base = Path(self.config.invocation_params.dir) / base
+        history_location = ev.history_dir or str(base / "history")
+        s3 = _s3_options(cfg)
+        history = open_history(history_location, s3)
+        the_trend = None
+        try:
+            the_trend = trend(record, history.load(max(ev.history_runs, 1) + 1),
+                              limit=max(ev.history_runs, 1))
+        except Exception as exc:  # noqa: BLE001
+            record.notes.append(f"the run history could not be read: {exc}")
+        if the_trend and the_trend.warning:
+            record.notes.append(the_trend.warning)
+
+        folder = base / record.run_id
+        if folder.exists():
+            raise FileExistsError(f"{folder} already exists; run ids must be unique")
+        self.folder = folder
+        write_reports(record, folder, the_trend, key)
+        scannable = {k: v for k, v in secrets.items() if len(v) >= MIN_SECRET_LENGTH}
+        for label in sorted(set(secrets) - set(scannable)):
+            record.notes.append(f"the secret '{label}' is shorter than {MIN_SECRET_LENGTH} "
+                                "characters, too short to tell apart from other text: it was "
+                                "neither redacted nor searched for; use a longer secret")
+        leaks = scan_for_secrets(folder, scannable)
+        if leaks:
+            record.run_errors.extend(str(f).replace(str(folder) + "/", "") for f in leaks)
+        if set(secrets) != set(scannable) or leaks:
+            write_reports(record, folder, the_trend, key)
+        try:
+            history.add(HistoryEntry.from_record(record))
+        except Exception as exc:  # noqa: BLE001
+            record.notes.append(f"this run could not be added to the history: {exc}")
+            write_reports(record, folder, the_trend, key)
+        if ev.publish_to and leaks:
+            # A report that leaks a secret stays on this machine.
+            record.run_errors.append(f"not published to {ev.publish_to}: the report leaks a "
+                                     "secret (see the errors above)")
+            write_reports(record, folder, the_trend, key)
+        elif ev.publish_to:
+            try:
+                self.published = publish(folder, ev.publish_to, s3)
+            except Exception as exc:  # noqa: BLE001
+                record.run_errors.append(f"publishing the report to {ev.publish_to} failed: "
+                                         f"{exc}")
+                write_reports(record, folder, the_trend, key)
+        assert record.verdict == verdict_of(record)
+        return run_failed(record)
+
+    def _describe_host(self, record: RunRecord) -> None:
+        from harness import __version__
+
+        try:
+            user = getpass.getuser()
+        except Exception:  # noqa: BLE001 - no passwd entry in some containers
+            user = "unknown"
+        record.host.update({"hostname": socket.gethostname(), "os": platform.platform(),
+                            "python": platform.python_version(), "user": user})
+        record.versions.setdefault("harness", __version__)
+        record.versions.setdefault("pytest", pytest.__version__)
+
+    def _pytest_problems(self, record: RunRecord, exitstatus: int) -> None:
+        names = {2: "interrupted", 3: "internal error", 4: "usage error"}
+        if exitstatus in names:
+            record.run_errors.append(f"pytest ended with exit status {exitstatus} "
+                                     f"({names[exitstatus]}): checks that did not run are "
+                                     "missing from this evidence")
+        if self.non_check_failures:
+            shown = ", ".join(self.non_check_failures[:5])
+            more = len(self.non_check_failures) - 5
+            record.run_errors.append(f"{len(self.non_check_failures)} test(s) that are not drill "
+                                     f"checks failed: {shown}" + (f" and {more} more"
+                                                                  if more > 0 else ""))
+
+    def _objective_checks(self, record: RunRecord) -> None:
+        for name, target, measured in (("rto", record.targets.rto_seconds, record.rto_seconds),
+                                       ("rpo", record.targets.rpo_seconds, record.rpo_seconds)):
+            if target is None:
+                continue
+            upper = name.upper()
+            check = CheckResult(id=f"objective.{name}", title=f"{upper} within its target",
+                                verdict="pass", message="", controls=[],
+                                measured={f"{name}_seconds": measured,
+                                          f"{name}_target_seconds": target})
+            if measured is None:
+                check.verdict = "could-not-verify"
+                check.message = (f"{upper} target {target:g} s is configured but no check "
+                                 f"measured {name}_seconds; measure it with "
+                                 f"drill_measure({name}_seconds=...)")
+            elif measured > target:
+                check.verdict = "fail"
+                check.message = (f"{upper} {measured:g} s exceeds the target {target:g} s by "
+                                 f"{measured - target:g} s; look at the timeline for the slowest "
+                                 "phase, or revisit the objective")
+            else:
+                check.message = f"{upper} {measured:g} s is within the target {target:g} s"
+            record.checks.append(check)
+
+    def _map_controls(self, record: RunRecord, catalog: ControlCatalog) -> None:
+        from harness.evidence.controls import apply_controls
+
+        fixed = {s.id for s in self.states if s.controls is not None}
+        unknown = apply_controls(record, catalog, fixed=fixed)
+        if unknown:
+            record.notes.append(f"controls cited but not in the catalogue: "
+                                f"{', '.join(unknown)}; describe them in "
+                                "evidence.controls_file")
+
+    def _signing_key(self, cfg: DrillConfig, secrets: dict[str, str | bytes]) -> Any:
+        from harness.evidence.manifest import load_private_key
+
+        ev = cfg.evidence
+        try:
+            if ev.sign_key_file:
+                material = Path(ev.sign_key_file).read_bytes()
+                self.add_secret("signing key file", material.strip())
+                secrets["signing key file"] = self.secrets["signing key file"]
+            else:
+                material = ev.sign_key.encode()
+            key = load_private_key(material)
+        except Exception as exc:  # noqa: BLE001
+            self.record.run_errors.append(f"the manifest could not be signed: {exc}")
+            return None
+        from cryptography.hazmat.primitives import serialization
+
+        seed = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                                 serialization.NoEncryption())
+        secrets["signing key (raw)"] = seed
+        return key
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """Say where the evidence is and how the run ended."""
+        if self.folder is None:
+            return
+        from harness.evidence.views import headline
+
+        tr = terminalreporter
+        tr.section("scrydon-drill evidence")
+        tr.write_line(headline(self.record))
+        for error in self.record.run_errors:
+            tr.write_line(f"run error: {error}", red=True)
+        tr.write_line(f"report: {self.folder / 'report.html'}")
+        if self.published:
+            tr.write_line(f"published: {self.published}")
+
+
+def _weed_version() -> str:
+    from harness.scratch.servers import find_weed
+
+    try:
+        out = subprocess.run([find_weed(), "version"], capture_output=True, text=True,
+                             timeout=10).stdout
+    except Exception as exc:  # noqa: BLE001
+        return f"unknown ({type(exc).__name__})"
+    first = out.strip().splitlines()[0] if out.strip() else ""
+    parts = first.split()
+    return parts[2] if len(parts) > 2 and parts[0] == "version" else first or "unknown"
+
+
+def _s3_options(cfg: DrillConfig) -> Any:
+    from harness.evidence.storage import S3Options
+
+    ev = cfg.evidence
+    return S3Options(endpoint=ev.s3_endpoint, access_key=ev.s3_access_key,
+                     secret_key=ev.s3_secret_key, region=ev.s3_region)
+
+
+# -- fixtures (module level: pytest deprecates fixtures on plugin instances) ---------------------
+
+
+def _collector(config: pytest.Config) -> EvidenceCollector:
+    return config.stash[COLLECTOR_KEY]
+
+
+@pytest.fixture(scope="session")
+def drill_record(pytestconfig: pytest.Config) -> RunRecord:
+    """The run record being built: append to ``lineage`` and ``phases``, set ``versions``,
+    ``backup_time``... or time a step with ``with drill_record.phase("postgres", "restore"):``."""
+    return _collector(pytestconfig).record
+
+
+@pytest.fixture()
+def drill_measure(request: pytest.FixtureRequest) -> DrillMeasure:
+    """Record measured values of the current drill check: ``drill_measure(rows=12)``."""
+    state = request.node.stash.get(_STATE_KEY, None)
+    if state is None:
+        pytest.fail(f"{request.node.nodeid} uses drill_measure but is not a drill check: mark "
+                    f"it @pytest.mark.{MARKER}(id=..., title=...)", pytrace=False)
+    return DrillMeasure(state)
+
+
+@pytest.fixture(scope="session")
+def drill_secret(pytestconfig: pytest.Config) -> Callable[[str, str | bytes | None], None]:
+    """Register a secret (label, value) that is redacted from, and scanned for in, every report."""
+    return _collector(pytestconfig).add_secret
+
+
+def install(config: pytest.Config) -> EvidenceCollector:
+    """Register the marker, the collector and the fixtures with pytest (from pytest_configure)."""
+    config.addinivalue_line("markers", MARKER_HELP)
+    collector = EvidenceCollector(config)
+    config.stash[COLLECTOR_KEY] = collector
+    config.pluginmanager.register(collector, "scrydon-drill-evidence")
+    config.pluginmanager.register(sys.modules[__name__], "scrydon-drill-evidence-fixtures")
+    return collector
