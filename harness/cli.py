@@ -123,7 +123,7 @@ def cmd_verify_evidence(args: argparse.Namespace) -> int:
 
 def drill_pytest_args(args: argparse.Namespace) -> list[str]:
     """The pytest command line that runs the drill suites with this CLI's options."""
-    argv = ["--pyargs", "drills", "-p", "no:cacheprovider", "-q", "-rA"]
+    argv = ["--pyargs", "drills", "-p", "no:cacheprovider", "-q", "-rA", "--drill-report"]
     if getattr(args, "config", None):
         argv += ["--drill-config", args.config]
     for item in getattr(args, "set", None) or []:
@@ -274,6 +274,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=3, help="daily backup runs to take")
     p.add_argument("--seed", type=int, default=7)
     p.set_defaults(func=cmd_reference)
+
+    from harness import selftest
+
+    p = sub.add_parser("selftest", help=selftest.HELP)
+    common(p)
+    selftest.add_arguments(p)
+    p.set_defaults(func=selftest.command)
 
     p = sub.add_parser("servers", help="list server installations the local provider can use")
     p.set_defaults(func=cmd_servers)

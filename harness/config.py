@@ -26,7 +26,7 @@ from harness.errors import ConfigError
 
 ENV_PREFIX = "SCRYDON_DRILL_"
 # Environment variables with the prefix that are not configuration keys.
-_ENV_RESERVED = {"SCRYDON_DRILL_OWNER", "SCRYDON_DRILL_ROOT_MARKER"}
+_ENV_RESERVED = {"SCRYDON_DRILL_OWNER", "SCRYDON_DRILL_PG_BINDIRS"}
 
 SCRATCH_PROVIDERS = ("local", "containers", "kubernetes", "external")
 KEEP_POLICIES = ("never", "failed", "always")

@@ -44,7 +44,7 @@ def run_demo(config: DrillConfig, *, scale: str = "small", days: int = 3,
         print(f"      done in {ref.seconds:.1f} s: backups in {ref.backups}", flush=True)
         print("[2/2] drilling: restore the latest backups into a scratch environment and "
               "check the platform ...", flush=True)
-        argv = ["--pyargs", "drills", "-p", "no:cacheprovider", "-q", "-rA",
+        argv = ["--pyargs", "drills", "-p", "no:cacheprovider", "-q", "-rA", "--drill-report",
                 "--drill-config", str(ref.drill_config),
                 "--drill-set", f"report.dir={Path(config.report.dir).resolve()}"]
         if config.scratch.root:

