@@ -285,16 +285,22 @@ class LocalMariaDB:
     def start(self) -> None:
         """Create the data directory (first time) and start ``mariadbd``."""
         server, install = find_mariadbd()
+        # A private temp dir: concurrent installs in a shared /tmp collide on temp tables.
+        tmpdir = self.base / "tmp"
+        tmpdir.mkdir(exist_ok=True)
         if not self.datadir.exists():
             _run_as([install, "--no-defaults", f"--datadir={self.datadir}", "--user=root",
-                     "--auth-root-authentication-method=normal", "--skip-test-db"],
-                    None, what="mariadb-install-db", log=self.base / "install.log")
+                     "--auth-root-authentication-method=normal", "--skip-test-db",
+                     f"--tmpdir={tmpdir}"],
+                    None, what="mariadb-install-db", log=self.base / "install.log",
+                    env={"TMPDIR": str(tmpdir)})
         self.port = free_port()
         argv = [server, "--no-defaults", f"--datadir={self.datadir}", f"--port={self.port}",
                 "--bind-address=127.0.0.1", f"--socket={self.socket}", "--user=root",
                 f"--pid-file={self.base / 'mysqld.pid'}", "--skip-name-resolve",
                 "--innodb-buffer-pool-size=128M", "--innodb-flush-log-at-trx-commit=2",
-                f"--log-error={self.base / 'error.log'}", "--max-allowed-packet=256M"]
+                f"--log-error={self.base / 'error.log'}", "--max-allowed-packet=256M",
+                f"--tmpdir={tmpdir}"]
         self.process = ServerProcess(name=f"MariaDB ({self.name})", argv=argv,
                                      run_id=self.run.run_id, log_path=self.base / "server.log",
                                      stop_timeout=self.stop_timeout)

@@ -1,0 +1,106 @@
+"""What the drill suites share: the platform profile and which checks run.
+
+Collection rules (decided here, so that no drill check is ever *skipped*, which would look
+like an unverified success):
+
+* ``restore.*`` checks run first, as in the runbook: a restore failure reads first.
+* A check the platform profile disables (``[checks] disabled``) is deselected and the run's
+  evidence notes it.
+* ``signin.deployed`` runs only when ``drill.scratch_url`` is set: with no deployed platform
+  there is nothing to sign in to, so it is deselected (and noted) rather than reported as
+  could-not-verify. A URL that is set but unusable *is* could-not-verify.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from harness.profile import CHECK_IDS, Profile, load_profile, resolve_profile_path
+
+_PROFILE_KEY = pytest.StashKey[Profile]()
+_MARKER = "drill_check"
+
+
+def _check_id(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker(_MARKER)
+    if marker is None:
+        return None
+    value = marker.kwargs.get("id", marker.args[0] if marker.args else None)
+    return value if isinstance(value, str) else None
+
+
+def _drill_config(config: pytest.Config) -> Any:
+    from harness.evidence.collector import COLLECTOR_KEY
+
+    return config.stash[COLLECTOR_KEY].drill_config()
+
+
+def _notes(config: pytest.Config) -> list[str] | None:
+    from harness.evidence.collector import COLLECTOR_KEY
+
+    collector = config.stash.get(COLLECTOR_KEY, None)
+    return None if collector is None else collector.record.notes
+
+
+def profile_for(config: pytest.Config) -> Profile:
+    """The run's platform profile (``drill.profile``, else the built-in reference)."""
+    if _PROFILE_KEY not in config.stash:
+        from harness.errors import DrillError
+
+        try:
+            drill_config = _drill_config(config)
+            path = resolve_profile_path(drill_config.drill.profile,
+                                        drill_config.sources.get("drill.profile", "default"),
+                                        config.invocation_params.dir)
+            config.stash[_PROFILE_KEY] = load_profile(path)
+        except DrillError as exc:
+            raise pytest.UsageError(exc.render()) from exc
+    return config.stash[_PROFILE_KEY]
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    """Deselect disabled checks (and signin.deployed without a URL); restore.* first."""
+    if not any(_check_id(i) in CHECK_IDS for i in items):
+        return
+    profile = profile_for(config)
+    scratch_url = _drill_config(config).drill.scratch_url.strip()
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    notes: list[str] = []
+    for item in items:
+        check_id = _check_id(item)
+        if check_id in CHECK_IDS and not profile.enabled(check_id):
+            dropped.append(item)
+            notes.append(f"{check_id} was not run: the platform profile '{profile.name}' "
+                         "disables it ([checks] disabled)")
+        elif check_id == "signin.deployed" and not scratch_url:
+            dropped.append(item)
+            notes.append("signin.deployed was not run: drill.scratch_url is not set (set it "
+                         "to sign in to a Scrydon deployed on the restored stores)")
+        else:
+            keep.append(item)
+    keep.sort(key=lambda i: 0 if (_check_id(i) or "").startswith("restore.") else 1)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+    items[:] = keep
+    record_notes = _notes(config)
+    if record_notes is not None:
+        record_notes.append(profile.describe())
+        record_notes.extend(notes)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Name the platform profile in the run's header."""
+    try:
+        return [profile_for(config).describe()]
+    except pytest.UsageError:
+        return []
+
+
+@pytest.fixture(scope="session")
+def drill_profile(pytestconfig: pytest.Config) -> Profile:
+    """The run's validated platform profile."""
+    return profile_for(pytestconfig)

@@ -1,0 +1,24 @@
+"""secrets.decrypt: the restored secrets decrypt with the restored master key (the runbook's
+hard prerequisite to a working PostgreSQL restore)."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.checks.base import Measure, postgres, settle
+from harness.checks.secrets import check_secrets, fetch_secrets
+from harness.drill import RestoredPlatform
+from harness.profile import Profile
+
+
+@pytest.mark.drill_check(id="secrets.decrypt",
+                         title="Encrypted secrets decrypt with the restored master key")
+def test_decrypt(drill_restored: RestoredPlatform, drill_profile: Profile,
+                 drill_measure: Measure) -> None:
+    """Every encrypted secret row decrypts (Dapr dapr.io/enc/v1) with the master key."""
+    section = drill_profile.secrets
+    with postgres(drill_restored, section.database) as conn:
+        rows = fetch_secrets(conn, section)
+    result = drill_restored.result
+    settle(check_secrets(rows, result.master_key, result.master_key_error,
+                         min_secrets=section.min_secrets), drill_measure)

@@ -1,0 +1,60 @@
+"""signin.*: sign in with a known admin account (runbook step 2 of "Verifying a backup").
+
+signin.deployed runs only when ``drill.scratch_url`` is set (see drills/conftest.py): it
+signs in to a Scrydon deployed on the restored stores, with the same HTTP calls as
+signin.live, which serves the restored auth database with the real better-auth itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from harness.checks.base import Measure, postgres, require_database, settle
+from harness.checks.signin import (
+    admin_credentials,
+    check_admin_offline,
+    check_deployed_signin,
+    check_live_signin,
+    fetch_admin,
+)
+from harness.drill import RestoredPlatform
+from harness.profile import Profile
+
+
+@pytest.mark.drill_check(id="signin.offline",
+                         title="Known admin: password verifies, admin role, not banned")
+def test_offline(drill_restored: RestoredPlatform, drill_profile: Profile,
+                 drill_measure: Measure) -> None:
+    """The admin's restored better-auth credential accepts the configured password."""
+    creds = admin_credentials(drill_restored.config)
+    section = drill_profile.signin
+    with postgres(drill_restored, section.database) as conn:
+        rows = fetch_admin(conn, section, creds.email)
+    settle(check_admin_offline(rows, creds, admin_roles=section.admin_roles,
+                               now=dt.datetime.now(dt.timezone.utc)), drill_measure)
+
+
+@pytest.mark.drill_check(id="signin.live",
+                         title="Known admin signs in over HTTP to better-auth on the restore")
+def test_live(drill_restored: RestoredPlatform, drill_profile: Profile,
+              drill_measure: Measure) -> None:
+    """better-auth serving the restored auth database signs the admin in."""
+    creds = admin_credentials(drill_restored.config)
+    section = drill_profile.signin
+    require_database(drill_restored, section.database)
+    pg = drill_restored.endpoints.postgres
+    assert pg is not None
+    settle(check_live_signin(pg.dsn(section.database), creds, timeout=section.timeout_seconds),
+           drill_measure)
+
+
+@pytest.mark.drill_check(id="signin.deployed",
+                         title="Known admin signs in to the deployed scratch platform")
+def test_deployed(drill_restored: RestoredPlatform, drill_profile: Profile,
+                  drill_measure: Measure) -> None:
+    """A Scrydon deployed on the restored stores (drill.scratch_url) signs the admin in."""
+    creds = admin_credentials(drill_restored.config)
+    settle(check_deployed_signin(drill_restored.config.drill.scratch_url, creds,
+                                 drill_profile.signin), drill_measure)
