@@ -6,6 +6,7 @@ like an unverified success):
 * ``restore.*`` checks run first, as in the runbook: a restore failure reads first.
 * A check the platform profile disables (``[checks] disabled``) is deselected and the run's
   evidence notes it.
+* ``restore.pitr`` runs only when ``drill.pitr_target`` is set, for the same reason.
 * ``signin.deployed`` runs only when ``drill.scratch_url`` is set: with no deployed platform
   there is nothing to sign in to, so it is deselected (and noted) rather than reported as
   could-not-verify. A URL that is set but unusable *is* could-not-verify.
@@ -67,6 +68,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         return
     profile = profile_for(config)
     scratch_url = _drill_config(config).drill.scratch_url.strip()
+    pitr_target = _drill_config(config).drill.pitr_target.strip()
     keep: list[pytest.Item] = []
     dropped: list[pytest.Item] = []
     notes: list[str] = []
@@ -76,6 +78,10 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             dropped.append(item)
             notes.append(f"{check_id} was not run: the platform profile '{profile.name}' "
                          "disables it ([checks] disabled)")
+        elif check_id == "restore.pitr" and not pitr_target:
+            dropped.append(item)
+            notes.append("restore.pitr was not run: drill.pitr_target is not set (set it to "
+                         "also recover PostgreSQL to a point in time from the WAL archive)")
         elif check_id == "signin.deployed" and not scratch_url:
             dropped.append(item)
             notes.append("signin.deployed was not run: drill.scratch_url is not set (set it "
@@ -104,3 +110,11 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def drill_profile(pytestconfig: pytest.Config) -> Profile:
     """The run's validated platform profile."""
     return profile_for(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def drill_catalog(drill_config: Any) -> Any:
+    """``(source, catalogue)`` of the configured backups (read-only)."""
+    from harness.drill import open_catalog
+
+    return open_catalog(drill_config)

@@ -141,6 +141,8 @@ class BackupsConfig:
     wal_retention_days: int = _field(7, "days the WAL archive must cover")
     warehouse_retention_days: int = _field(14, "days of daily warehouse snapshots required")
     checksums: bool = _field(True, "compute SHA-256 of every artefact of the restore set")
+    require_full_retention: bool = _field(False, "fail retention checks while the backup "
+                                          "history is younger than the retention window")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -51,7 +51,10 @@ CHECK_IDS: tuple[str, ...] = (
     "secrets.decrypt", "license.valid",
     "consistency.organisations", "consistency.kb_blobs", "consistency.notebooks",
     "consistency.warehouse_freshness", "consistency.users",
-    "integrity.amcheck",
+    "integrity.amcheck", "integrity.basebackup", "restore.pitr",
+    "posture.dump-freshness", "posture.dump-retention", "posture.dump-completeness",
+    "posture.wal-continuity", "posture.wal-retention", "posture.warehouse-retention",
+    "posture.objects-replica", "posture.master-key",
 )
 # A failed restore must always be reported, so these cannot be switched off.
 MANDATORY_CHECKS = frozenset(c for c in CHECK_IDS if c.startswith("restore."))

@@ -12,7 +12,8 @@ import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from harness.checks.base import Outcome, listing, plural
 from harness.checks.verdict import could_not_verify
@@ -101,3 +102,38 @@ def check_amcheck(run: AmcheckRun, databases: Sequence[str], server: str = "") -
                      f"corruption:\n{err}",
                      remedy="read pg_amcheck's message; check the profile's [integrity] "
                      "databases and extra_args")
+
+
+def check_base_backup(catalog: Any, source: Any, staging: Path) -> Outcome:
+    """``pg_verifybackup`` of the newest base backup: manifest, files, checksums and WAL.
+
+    The tool must be of the base backup's major version; plain-format backups only before
+    PostgreSQL 18. No base backup in the layout is could-not-verify (PITR is then impossible).
+    """
+    from harness.restore.pitr import base_backup_major
+    from harness.scratch import pgbin
+
+    bases = catalog.base_backups()
+    if not bases:
+        could_not_verify("the backup source holds no base backup, so PITR is impossible and "
+                         "there is nothing for pg_verifybackup to check",
+                         remedy="take pg_basebackup backups (see the runbook), or disable "
+                         "integrity.basebackup in the platform profile")
+    base = bases[-1]
+    path = Path(source.fetch(base.relpath, staging))
+    major = base_backup_major(path)
+    try:
+        tool = pgbin.find(major, require_pgvector=False).tool("pg_verifybackup")
+    except Exception as exc:  # noqa: BLE001 - reported as could-not-verify
+        could_not_verify(f"no pg_verifybackup of PostgreSQL {major} is installed: {exc}")
+    proc = subprocess.run([tool, "-n", str(path)], capture_output=True, text=True,
+                          check=False, timeout=3600)
+    measured = {"base_backup": base.relpath, "major": major, "exit_code": proc.returncode}
+    if proc.returncode == 0:
+        return Outcome.passed(f"pg_verifybackup accepts base backup {base.relpath}: every file "
+                              "matches its manifest checksum", **measured)
+    return Outcome.failed(
+        f"pg_verifybackup rejects base backup {base.relpath}: "
+        + "; ".join(proc.stderr.strip().splitlines()[:5]),
+        remedy="the base backup was altered or is incomplete; take a new base backup and "
+        "do not rely on PITR from this one", **measured)

@@ -61,6 +61,12 @@ ALL_CHECKS = {
     "audit.yesterday", "secrets.decrypt", "license.valid", "consistency.organisations",
     "consistency.kb_blobs", "consistency.notebooks", "consistency.warehouse_freshness",
     "consistency.users", "integrity.amcheck"}
+# Checks on the backup source itself (posture, base backup): always run; their verdicts are
+# asserted here where a scenario states them, and fault by fault in the fault matrix.
+BACKUP_CHECKS = {
+    "integrity.basebackup", "posture.dump-freshness", "posture.dump-retention",
+    "posture.dump-completeness", "posture.wal-continuity", "posture.wal-retention",
+    "posture.warehouse-retention", "posture.objects-replica", "posture.master-key"}
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -148,11 +154,18 @@ class DrillRun:
 
 
 def assert_verdicts(run: DrillRun, failing: set[str], *, present: set[str] = ALL_CHECKS,
-                    unverified: frozenset[str] | set[str] = frozenset()) -> None:
+                    unverified: frozenset[str] | set[str] = frozenset(),
+                    backup_failing: set[str] | None = None) -> None:
     """Exactly ``failing`` fail, ``unverified`` are could-not-verify, the rest of ``present``
-    pass; integrity.amcheck may be could-not-verify where the server lacks amcheck."""
+    pass; integrity.amcheck may be could-not-verify where the server lacks amcheck. The
+    backup-source checks must be present too; with ``backup_failing`` given, exactly those
+    of them fail."""
     got = run.verdicts()
-    assert set(got) == present, f"checks run: {sorted(got)}\n{run.explain()}"
+    assert set(got) == present | BACKUP_CHECKS, f"checks run: {sorted(got)}\n{run.explain()}"
+    if backup_failing is None:
+        got = {k: v for k, v in got.items() if k not in BACKUP_CHECKS}
+    else:
+        failing = failing | backup_failing
     for cid, verdict in got.items():
         if cid in failing:
             expected = "fail"
@@ -418,7 +431,7 @@ def test_the_healthy_reference_passes_every_check(drills: dict[str, DrillRun],
                                                   measure: Callable[[str], None]) -> None:
     run = drills["healthy"]
     record(measure, run)
-    assert_verdicts(run, set(), present=ALL_CHECKS | {"signin.deployed"})
+    assert_verdicts(run, set(), present=ALL_CHECKS | {"signin.deployed"}, backup_failing=set())
     assert "the deployed Scrydon" in run.message("signin.deployed")
     audit = run.checks["audit.yesterday"]["measured"]
     assert 30 <= audit["rpo_seconds"] <= 300 and run.evidence["rpo_seconds"] == audit["rpo_seconds"]
@@ -456,7 +469,8 @@ def test_lost_or_altered_objects_tables_and_ciphertext_fail(
     run = drills["stores"]
     record(measure, run)
     assert_verdicts(run, {"kb.documents", "consistency.kb_blobs", "consistency.notebooks",
-                          "managed_tables.open", "secrets.decrypt"})
+                          "managed_tables.open", "secrets.decrypt"},
+                    backup_failing={"posture.objects-replica"})
     facts = run.facts
     kb = run.message("kb.documents")
     assert f"missing from the restored object store: {facts['deleted_doc']}" in kb

@@ -1,0 +1,67 @@
+"""restore.pitr: PostgreSQL recovered to drill.pitr_target from base backup + WAL archive.
+
+Runs only when ``drill.pitr_target`` is set. The recovered server must have stopped at the
+target (PostgreSQL logs where) and been promoted; the audit log must hold no event after it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+
+import psycopg
+import pytest
+
+from harness.checks.base import CheckFailed, Measure
+from harness.drill import parse_pitr_target, restore_pitr
+from harness.errors import DrillError
+from harness.profile import Profile
+
+
+@pytest.fixture(scope="session")
+def drill_pitr(drill_config: Any, drill_catalog: Any) -> Iterator[Any]:
+    """The point-in-time recovery (server, proof), or the error that stopped it."""
+    from harness.scratch.run import Run
+
+    source, catalog = drill_catalog
+    run = Run.create(drill_config.scratch.root or None)  # its own marked run folder
+    server = None
+    try:
+        try:
+            server, proof = restore_pitr(drill_config, source, catalog, run,
+                                         run.subdir("staging"))
+        except DrillError as exc:
+            yield exc
+            return
+        yield server, proof
+    finally:
+        if server is not None:
+            server.stop()
+        shutil.rmtree(run.directory, ignore_errors=True)
+
+
+@pytest.mark.drill_check(id="restore.pitr",
+                         title="PostgreSQL recovered to the PITR target from the WAL archive")
+def test_pitr(drill_pitr: Any, drill_config: Any, drill_profile: Profile,
+              drill_measure: Measure) -> None:
+    """Recovery reached the target, was promoted, and holds no audit event after it."""
+    if isinstance(drill_pitr, DrillError):
+        raise CheckFailed(drill_pitr.message, remedy=drill_pitr.remedy)
+    server, proof = drill_pitr
+    target = parse_pitr_target(drill_config.drill.pitr_target)
+    audit = drill_profile.audit
+    with psycopg.connect(**server.endpoint.conninfo(audit.database)) as conn:
+        newest = conn.execute(audit.newest_sql).fetchone()[0]
+    drill_measure(pitr_target=target.isoformat(), promoted=proof.promoted,
+                  newest_event=newest.isoformat() if newest else None)
+    if not proof.promoted:
+        raise CheckFailed(f"recovery to {target.isoformat()} did not end in a promoted server")
+    if newest is not None and newest > target:
+        raise CheckFailed(f"the recovered audit log holds an event at {newest.isoformat()}, "
+                          f"after the PITR target {target.isoformat()}",
+                          remedy="recovery overshot the target; check recovery_target_* settings")
+    drill_measure.message(f"recovered to {target.isoformat()}: {proof.stopped}; "
+                          f"{proof.last_transaction}; newest audit event "
+                          f"{newest.isoformat() if newest else 'none'}")

@@ -1,0 +1,78 @@
+"""posture.*: the backups meet the runbook's baseline, judged without restoring them.
+
+Cadence and retention (daily dumps kept 30 days, WAL archived continuously for 7 days,
+warehouse snapshots daily for 14 days), completeness of each run, continuity of the WAL
+archive (what pg_waldump says), the replica holding every indexed object, the master-key
+backup present and usable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from harness.catalog.posture import PostureReport, check_posture
+from harness.checks.base import CheckFailed, Measure, postgres
+from harness.drill import RestoredPlatform
+from harness.profile import Profile
+
+FINDINGS = ("dump-freshness", "dump-retention", "dump-completeness", "wal-continuity",
+            "wal-retention", "warehouse-retention", "objects-replica", "master-key")
+
+
+def _object_references(platform: RestoredPlatform, profile: Profile) -> list[tuple[Any, ...]]:
+    """Every (bucket, key, size, sha256) the restored indexes point at."""
+    refs: list[tuple[Any, ...]] = []
+    with postgres(platform, profile.kb.database) as conn:
+        for _id, bucket, key, size, sha in conn.execute(profile.kb.index_sql):
+            refs.append((bucket, key, size, sha))
+    nb = profile.consistency.notebooks
+    with postgres(platform, nb.database) as conn:
+        for _id, bucket, key, size in conn.execute(nb.index_sql):
+            refs.append((bucket, key, size, None))
+    return refs
+
+
+@pytest.fixture(scope="session")
+def drill_posture(drill_config: Any, drill_catalog: Any, drill_restored: RestoredPlatform,
+                  drill_profile: Profile) -> PostureReport:
+    """The posture report of the configured backups (computed once per run)."""
+    _source, catalog = drill_catalog
+    try:
+        refs: list[tuple[Any, ...]] | None = _object_references(drill_restored, drill_profile)
+    except CheckFailed:
+        refs = None  # the index did not restore: the objects-replica check says so itself
+    return check_posture(catalog, require_full_retention=drill_config.backups.require_full_retention,
+                         object_references=refs)
+
+
+def _settle_finding(finding: str, report: PostureReport, measure: Measure) -> None:
+    """An error fails the check; a warning passes and says why (e.g. a young history)."""
+    found = report.finding(finding)
+    if found is None:
+        raise CheckFailed(f"the posture check {finding} produced no result",
+                          remedy="the document index did not restore; see restore.postgres"
+                          if finding == "objects-replica" else None)
+    measure(**{k: v for k, v in found.details.items()
+               if isinstance(v, (int, float, str, bool))})
+    if found.ok or found.severity == "warning":
+        measure.message(found.message)
+        return
+    raise CheckFailed(found.message)
+
+
+def _make_check(finding: str) -> Any:
+    @pytest.mark.drill_check(id=f"posture.{finding}",
+                             title=f"Backup posture: {finding.replace('-', ' ')}")
+    def check(drill_posture: PostureReport, drill_measure: Measure) -> None:
+        _settle_finding(finding, drill_posture, drill_measure)
+
+    check.__name__ = check.__qualname__ = "test_" + finding.replace("-", "_")
+    check.__doc__ = f"Posture finding '{finding}' of the backup source."
+    return check
+
+
+# One drill check per finding, each with its own stable id.
+for _finding in FINDINGS:
+    globals()["test_" + _finding.replace("-", "_")] = _make_check(_finding)
