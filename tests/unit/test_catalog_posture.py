@@ -24,7 +24,8 @@ MiB = 1 << 20
 
 def checker(root: Path, now: dt.datetime, **kw: Any) -> PostureChecker:
     """Config keys go to ``[backups]``, the rest to the checker."""
-    cfg = {k: kw.pop(k) for k in list(kw) if k in BackupsConfig.__dataclass_fields__}
+    cfg = {k: kw.pop(k) for k in list(kw)
+           if k in BackupsConfig.__dataclass_fields__ and k != "require_full_retention"}
     cat = Catalog(DirectorySource(root), BackupsConfig(source=str(root), **cfg))
     return PostureChecker(cat, now=now, use_pg_waldump=False, **kw)
 
