@@ -137,6 +137,12 @@ class LocalPostgres(_ChildServer):
 
     def start(self) -> None:
         """initdb (first time) and start the server on a free port."""
+        # The socket path ("<sockdir>/.s.PGSQL.<port>") must fit in 107 bytes.
+        if len(str(self.sockdir)) + len("/.s.PGSQL.65535") > 107:
+            raise ServerStartError(
+                f"the PostgreSQL socket folder path is too long ({len(str(self.sockdir))} "
+                "bytes; unix sockets allow 107 with the file name)", path=str(self.sockdir),
+                remedy="set scratch.root to a shorter folder")
         if not self.datadir.exists():
             self.initdb()
         self.port = free_port()
