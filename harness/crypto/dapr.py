@@ -4,7 +4,7 @@ Scrydon's LOCAL secrets strategy stores ciphertexts produced by the Dapr crypto
 building block in PostgreSQL; the key-encryption key (KEK) lives in the
 ``master-key`` Kubernetes Secret. A restore is only useful if the restored
 ciphertexts decrypt under the restored key, so the drill decrypts samples
-itself. This module implements the format (see ``interop.md`` section 2):
+itself. This module implements the format:
 
 .. code-block:: text
 

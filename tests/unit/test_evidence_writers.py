@@ -113,7 +113,7 @@ def test_html_is_self_contained_verdict_first_failures_first() -> None:
     assert 'data-verdict="fail"' in page
     rows = re.findall(r'data-check="([^"]+)"', page)
     assert rows[:2] == ["audit.recent", "secrets.decrypt"]
-    # The timeline has one bar per phase, and every section the issue asks for is there.
+    # The timeline has one bar per phase, and every section an auditor needs is there.
     assert page.count('class="phase"') == len(record.phases)
     for section in ("objectives", "checks", "timeline", "trend", "lineage", "controls",
                     "environment"):

@@ -31,8 +31,8 @@ RUNS = [DEFAULT_LAYOUT.stamp(ANCHOR - dt.timedelta(days=d)) for d in (2, 1, 0)]
 KEY = bytes(range(32))
 SEG = 1 << 20
 
-# What the issue asks the catalogue to cover, one stable name per class.
-ISSUE_CLASSES = {
+# The classes of broken backup the catalogue must cover, one stable name per class.
+REQUIRED_CLASSES = {
     "truncated dump": "dump-truncated", "flipped bytes": "dump-bytes-flipped",
     "one dump missing": "dump-missing", "dump from an older run": "dump-skewed",
     "set older than the cadence": "set-stale", "missing WAL segment": "wal-segment-missing",
@@ -138,8 +138,8 @@ def inject(name: str, source: Path, tmp_path: Path, **inputs: object) -> FaultCo
 # -- the registry ------------------------------------------------------------------------------
 
 
-def test_catalogue_covers_every_class_the_issue_lists_once() -> None:
-    assert sorted(catalogue.NAMES) == sorted(ISSUE_CLASSES.values())
+def test_catalogue_covers_every_required_class_once() -> None:
+    assert sorted(catalogue.NAMES) == sorted(REQUIRED_CLASSES.values())
     assert len(set(catalogue.NAMES)) == len(catalogue.NAMES) == len(catalogue.REGISTRY)
     for name in catalogue.NAMES:
         f = catalogue.get(name)
