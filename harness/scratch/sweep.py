@@ -116,6 +116,11 @@ def sweep(root: str | os.PathLike[str] | None = None, *, include_kept: bool = Fa
             pass
 
     for rid, directory in dead.items():
+        # Sockets SeaweedFS left in /tmp (recorded in the run folder, so provably ours).
+        from harness.scratch.servers import TMP_SOCKETS_FILE, remove_tmp_sockets
+
+        for listing in directory.glob(f"*/{TMP_SOCKETS_FILE}"):
+            remove_tmp_sockets(listing)
         try:
             shutil.rmtree(directory)
             report.removed_dirs.append(directory)

@@ -72,6 +72,7 @@ def test_all_three_servers_start_answer_and_stop_in_seconds(run_root: Path, meas
           f"torn down in {stopped:.1f} s; phases: "
           + ", ".join(f"{k}={v:.2f}s" for k, v in provider.timings.seconds.items()))
     assert ps_lines(run.run_id) == []
+    assert not [p for p in provider.seaweed.tmp_sockets if p.exists()], "weed sockets left in /tmp"
     assert started < 60 and stopped < 30
 
 
@@ -145,6 +146,7 @@ def test_sigkill_mid_setup_then_sweep_removes_exactly_the_leftovers(run_root: Pa
                 + "; ".join(" ".join(line.split()[:3]) for line in left))
         assert len(left) >= 3, "expected orphaned servers after SIGKILL"
 
+        recorded = (run_dir / "scratch-seaweedfs" / "tmp-sockets.txt").read_text().split()
         swept = subprocess.run([python(), "-m", "harness.cli", "sweep", "--root", str(run_root)],
                                capture_output=True, text=True, timeout=60)
         assert swept.returncode == 0, swept.stdout + swept.stderr
@@ -155,6 +157,7 @@ def test_sigkill_mid_setup_then_sweep_removes_exactly_the_leftovers(run_root: Pa
             pid = int(line.split()[0])
             assert not group_members(pid), f"process group {pid} outlived the sweep"
         assert not run_dir.exists()
+        assert len(recorded) == 4 and not [p for p in recorded if Path(p).exists()]
         assert sorted(p.name for p in run_root.iterdir()) == ["not-a-run"]
         assert decoy_proc.poll() is None, "the sweep killed a process it did not create"
     finally:
