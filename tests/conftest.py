@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -16,14 +17,15 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
 
-@pytest.fixture()
-def run_root() -> Iterator[Path]:
-    """A private run root, so tests never sweep anything but their own folders.
+@contextlib.contextmanager
+def private_run_root(prefix: str = "scrydon-drill-test-") -> Iterator[Path]:
+    """A 0755 temporary run root, swept (kept runs too) and removed afterwards.
 
     It lives outside pytest's own temporary folders because those are private to root and
-    PostgreSQL runs as an unprivileged user that must traverse the path.
+    PostgreSQL runs as an unprivileged user that must traverse the path. Keep ``prefix``
+    short: PostgreSQL's socket path below it must stay under 108 bytes.
     """
-    root = Path(tempfile.mkdtemp(prefix="scrydon-drill-test-"))
+    root = Path(tempfile.mkdtemp(prefix=prefix))
     os.chmod(root, 0o755)
     try:
         yield root
@@ -32,6 +34,13 @@ def run_root() -> Iterator[Path]:
 
         sweep(root, include_kept=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture()
+def run_root() -> Iterator[Path]:
+    """A private run root, so tests never sweep anything but their own folders."""
+    with private_run_root() as root:
+        yield root
 
 
 def spawn_marked(run_id: str | None, *args: str) -> subprocess.Popen[bytes]:

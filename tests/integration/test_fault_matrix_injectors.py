@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from harness.restore.postgres import RestoreError, inspect_dump
 from harness.scratch import pgbin
 from harness.scratch.local import LocalProvider
 from harness.scratch.run import Run
+from tests.conftest import private_run_root
 
 pytestmark = pytest.mark.integration
 
@@ -44,15 +44,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def work() -> Iterator[Path]:
     """A 0755 folder for servers and resources (PostgreSQL runs unprivileged as root)."""
-    root = Path(tempfile.mkdtemp(prefix="sdf-"))
-    os.chmod(root, 0o755)
-    try:
+    with private_run_root("sdf-") as root:
         yield root
-    finally:
-        from harness.scratch.sweep import sweep
-
-        sweep(root, include_kept=True)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

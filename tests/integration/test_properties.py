@@ -47,6 +47,8 @@ from harness.scratch.local import LocalProvider
 from harness.scratch.run import Run
 from harness.selftest import CaseResult, DrillRunner, evaluate
 
+from tests.conftest import private_run_root
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SETTINGS = Settings()
@@ -127,15 +129,8 @@ def reset(ep: Endpoints) -> None:
 @pytest.fixture(scope="module")
 def root() -> Iterator[Path]:
     # Short: PostgreSQL's socket path (run folder + server folder) must stay below 108 bytes.
-    path = Path(tempfile.mkdtemp(prefix="sdp-"))
-    os.chmod(path, 0o755)
-    try:
+    with private_run_root("sdp-") as path:
         yield path
-    finally:
-        from harness.scratch.sweep import sweep
-
-        sweep(path, include_kept=True)
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def environment(root: Path, role: str) -> Iterator[Endpoints]:
