@@ -49,7 +49,7 @@ def drill_posture(drill_config: Any, drill_catalog: Any, drill_restored: Restore
 
 def _settle_finding(finding: str, report: PostureReport, measure: Measure) -> None:
     """An error fails the check; a warning passes and says why (e.g. a young history)."""
-    found = report.finding(finding)
+    found = report.get(finding)
     if found is None:
         raise CheckFailed(f"the posture check {finding} produced no result",
                           remedy="the document index did not restore; see restore.postgres"

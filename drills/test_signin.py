@@ -46,8 +46,8 @@ def test_live(drill_restored: RestoredPlatform, drill_profile: Profile,
     require_database(drill_restored, section.database)
     pg = drill_restored.endpoints.postgres
     assert pg is not None
-    settle(check_live_signin(pg.dsn(section.database), creds, timeout=section.timeout_seconds),
-           drill_measure)
+    settle(check_live_signin(pg.dsn(section.database), creds, timeout=section.timeout_seconds,
+                             admin_roles=section.admin_roles), drill_measure)
 
 
 @pytest.mark.drill_check(id="signin.deployed",

@@ -6,9 +6,10 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from typing import NoReturn
 
 from harness import __version__
-from harness.errors import DrillError
+from harness.errors import EXIT_CODES, EXIT_INTERRUPTED, EXIT_USAGE, DrillError
 
 
 def _config(args: argparse.Namespace) -> object:
@@ -44,7 +45,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_servers(args: argparse.Namespace) -> int:
     """List the server installations the local provider can use."""
     from harness.errors import ServerNotFound
-    from harness.scratch import pgbin
+    from harness.tools import pgbin
     from harness.scratch.servers import find_mariadbd, find_weed
 
     for inst in pgbin.installations():
@@ -157,7 +158,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     """Targeted restore into a kept scratch environment: one store, one table or one object."""
     from harness.drill import open_catalog, restore_set_into
     from harness.restore.postgres import inspect_dump, restore_table
-    from harness.restore.objects import restore_objects
+    from harness.restore.objects import upload_objects
     from harness.scratch.session import ScratchSession
     from harness.signals import teardown_on_signals
 
@@ -189,9 +190,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 rows = restore_table(plan, ep.postgres, table)  # type: ignore[arg-type]
                 print(f"restored {db}.{table}: {rows} rows")
             elif args.object:
-                root = source.fetch(cfg.backups.objects_replica.split("{bucket}")[0].rstrip("/"),  # type: ignore[attr-defined]
-                                    staging)
-                done = restore_objects(root, ep.s3, only={args.object})  # type: ignore[arg-type]
+                wanted = [a for a in rs.objects if a.name == args.object]
+                items = [(a.name.split("/", 1)[0], a.name.split("/", 1)[1],
+                          lambda a=a: source.fetch(a.relpath, staging)) for a in wanted]
+                done = upload_objects(items, ep.s3)  # type: ignore[arg-type]
                 if not done.hashes:
                     print(f"object {args.object} is not in the replica", file=sys.stderr)
                     return 1
@@ -213,12 +215,23 @@ def cmd_restore(args: argparse.Namespace) -> int:
             session.close(failed=failed)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors exiting 4 (argparse's own 2 means "could not verify")."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+_EPILOG = "exit codes:\n" + "\n".join(f"  {code:<3} {text}" for code, text in EXIT_CODES.items())
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
-    parser = argparse.ArgumentParser(prog="scrydon-drill",
-                                     description="Disaster-recovery drills for Scrydon.")
+    parser = _Parser(prog="scrydon-drill", description="Disaster-recovery drills for Scrydon.",
+                     epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"scrydon-drill {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--config", help="drill config file (TOML)")
@@ -235,7 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep the generated reference backups after the demo")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("drill", help="run the drill suites against the configured backups")
+    p = sub.add_parser("drill", help="run the drill suites against the configured backups",
+                       epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     common(p)
     p.add_argument("--keep", choices=["never", "failed", "always"])
     p.add_argument("--allow-unverified", action="store_true",
@@ -303,9 +317,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except DrillError as exc:
         print(f"scrydon-drill: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -18,11 +18,13 @@ import dataclasses
 import difflib
 import os
 import tomllib
+import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, get_type_hints
 
 from harness.errors import ConfigError
+from harness.layout import Layout
 
 ENV_PREFIX = "SCRYDON_DRILL_"
 # Environment variables with the prefix that are not configuration keys.
@@ -133,6 +135,20 @@ class BackupsConfig:
                                      "pattern of warehouse snapshot manifests")
     master_key: str = _field("master-key/master-key.backup.yaml", "master-key Secret backup")
     timestamp_format: str = _field("%Y-%m-%dT%H%M%SZ", "strftime format of {ts}")
+    dump_timestamp_format: str = _field("", "strftime format of {ts} in postgres_dump "
+                                        "(empty: timestamp_format)")
+    base_timestamp_format: str = _field("", "strftime format of {ts} in base_backup "
+                                        "(empty: timestamp_format)")
+    warehouse_timestamp_format: str = _field("", "strftime format of {ts} in warehouse_table "
+                                             "and warehouse_manifest (empty: timestamp_format)")
+    master_key_timestamp_format: str = _field("", "strftime format of {ts} in master_key "
+                                              "(empty: timestamp_format)")
+    source_timezone: str = _field("UTC", "time zone of the hosts that take the backups: "
+                                  "pg_dump headers record local time without a zone")
+    connect_timeout_seconds: float = _field(10.0, "how long to wait for the backup source's S3 "
+                                            "endpoint to accept a connection (per attempt)")
+    connect_attempts: int = _field(2, "connection attempts to the backup source's S3 endpoint "
+                                   "before giving up")
     databases: str = _field("auth,agentic,analytics,cortex,ontology",
                             "databases that must restore together (comma-separated)")
     max_skew_hours: float = _field(6.0, "largest allowed time gap between members of a set")
@@ -350,4 +366,30 @@ def resolve(
                 values[key] = value
                 sources[f"{section_name}.{key}"] = origin
         built[section_name] = cls(**values)
-    return DrillConfig(**built, sources=sources)
+    config = DrillConfig(**built, sources=sources)
+    _check_backups(config.backups, sources)
+    return config
+
+
+def _check_backups(backups: BackupsConfig, sources: Mapping[str, str]) -> None:
+    """Refuse a [backups] layout that would not round-trip, and an unknown time zone."""
+    try:
+        Layout.of(backups).compile()
+    except ConfigError as exc:
+        keys = [k for k in sources if k.startswith("backups.") and k.split(".", 1)[1]
+                in exc.message]
+        origin = sources.get(keys[0], "") if keys else ""
+        if origin and origin != "default":
+            exc.message += f" (set in {origin})"
+            exc.args = (exc.message,)
+        raise
+    try:
+        zoneinfo.ZoneInfo(backups.source_timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"backups.source_timezone = {backups.source_timezone!r} is not a "
+                          "known time zone",
+                          remedy="use an IANA name such as UTC or Europe/Paris") from exc
+    if backups.connect_timeout_seconds <= 0 or backups.connect_attempts < 1:
+        raise ConfigError("backups.connect_timeout_seconds must be positive and "
+                          "backups.connect_attempts at least 1",
+                          remedy="e.g. connect_timeout_seconds = 10, connect_attempts = 2")

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.catalog.model import Artifact, RestoreSet
+from harness.catalog.timeline import SetRefused
 from harness.config import DrillConfig
-from harness.errors import DrillError
+from harness.errors import ConfigError, DrillError
 from harness.restore.engine import RestoreEngine, RestoreResult
 from harness.scratch.endpoints import Endpoints
 
@@ -51,7 +52,7 @@ def open_catalog(config: DrillConfig) -> tuple[Any, Any]:
     from harness.catalog.source import open_source
 
     if not config.backups.source:
-        raise DrillError("no backup source is configured", store="config",
+        raise ConfigError("no backup source is configured",
                          remedy="set backups.source (a directory or s3://bucket/prefix) in the "
                          "drill config, or SCRYDON_DRILL_BACKUPS_SOURCE")
     source = open_source(config.backups)
@@ -75,18 +76,7 @@ def restore_set_into(config: DrillConfig, endpoints: Endpoints, source: Any,
     """Restore one set into ``endpoints``; downloads go to ``staging`` (in the run folder,
     so teardown removes them)."""
     engine = make_engine(endpoints, source, staging)
-    if restore_set.objects_root and not Path(restore_set.objects_root).is_dir():
-        # An S3 source: bring the replica down first (the engine uploads from a folder).
-        prefix = config.backups.objects_replica.split("{bucket}")[0].rstrip("/")
-        local = Path(source.fetch(prefix, staging))
-        restore_set = _with_objects_root(restore_set, str(local))
     return engine.restore(restore_set, stores=stores)
-
-
-def _with_objects_root(rs: RestoreSet, root: str) -> RestoreSet:
-    from dataclasses import replace
-
-    return replace(rs, objects_root=root)
 
 
 NewScratch = Callable[[], tuple[Endpoints, Path]]
@@ -100,7 +90,12 @@ def restore_latest(config: DrillConfig, source: Any, catalog: Any,
     staging folder inside it; a fallback gets its own environment so nothing of the failed
     attempt leaks into the result.
     """
-    newest = catalog.choose_restore_set()
+    try:
+        newest = catalog.choose_restore_set()
+    except SetRefused as refused:
+        if not config.drill.fallback:
+            raise
+        return _restore_older(config, source, catalog, new_scratch, refused)
     endpoints, staging = new_scratch()
     result = restore_set_into(config, endpoints, source, newest, staging)
     platform = RestoredPlatform(config=config, endpoints=endpoints, restore_set=newest,
@@ -121,6 +116,22 @@ def restore_latest(config: DrillConfig, source: Any, catalog: Any,
         f"the newest backup set ({newest.run}) could not be restored ({reason}); restored "
         f"{older.run} instead: effective RPO loss {fallback.rpo_loss_seconds / 3600:.1f} h")
     return fallback
+
+
+def _restore_older(config: DrillConfig, source: Any, catalog: Any, new_scratch: NewScratch,
+                   refused: SetRefused) -> RestoredPlatform:
+    """The newest set was refused before restoring: restore the one before it instead."""
+    reason = f"refused: {'; '.join(refused.problems)}"
+    older = catalog.choose_restore_set(exclude_runs={refused.run})
+    endpoints, staging = new_scratch()
+    result = restore_set_into(config, endpoints, source, older, staging)
+    platform = RestoredPlatform(config=config, endpoints=endpoints, restore_set=older,
+                                result=result, fallback_from=refused.restore_set,
+                                fallback_reason=reason)
+    loss = platform.rpo_loss_seconds / 3600
+    platform.notes.append(f"the newest backup set ({refused.run}) was {reason}; restored "
+                          f"{older.run} instead: effective RPO loss {loss:.1f} h")
+    return platform
 
 
 def parse_pitr_target(text: str) -> dt.datetime:

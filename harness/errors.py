@@ -3,9 +3,29 @@
 Every error the harness raises on purpose derives from :class:`DrillError`. It carries the
 store it concerns, the file or object it is about and a remedy, so that a failed drill can be
 acted on without reading a traceback.
+
+Each class also says which exit code it means for a pipeline (:data:`EXIT_CODES`): a broken
+backup is not an unreachable source, and neither is a mistyped setting.
 """
 
 from __future__ import annotations
+
+#: The exit codes of ``scrydon-drill`` and of drill runs, for pipelines.
+EXIT_PASSED = 0  # every check passed
+EXIT_FAILED = 1  # a check failed: the backups (or the restored platform) are not good
+EXIT_UNVERIFIED = 2  # nothing failed, but something could not be proven
+EXIT_NOT_STARTED = 3  # the drill could not start: source unreachable, tools missing, scratch
+EXIT_USAGE = 4  # usage or configuration error
+EXIT_INTERRUPTED = 130  # stopped by Ctrl-C or SIGTERM: nothing was proven
+EXIT_CODES = {
+    EXIT_PASSED: "all checks passed",
+    EXIT_FAILED: "a check failed",
+    EXIT_UNVERIFIED: "could not verify (nothing failed, something could not be proven)",
+    EXIT_NOT_STARTED: "the drill could not start (backup source unreachable, tools missing, "
+                      "scratch environment failed)",
+    EXIT_USAGE: "usage or configuration error",
+    EXIT_INTERRUPTED: "interrupted",
+}
 
 
 class DrillError(Exception):
@@ -15,6 +35,8 @@ class DrillError(Exception):
     ``scratch``, ``config``), ``path`` the file, object or resource concerned and ``remedy``
     what to do about it. All three are optional but should be given whenever known.
     """
+
+    exit_code: int = EXIT_FAILED
 
     def __init__(
         self,
@@ -52,6 +74,8 @@ class DrillError(Exception):
 class ConfigError(DrillError):
     """The drill configuration is invalid (unknown key, bad value, missing file)."""
 
+    exit_code = EXIT_USAGE
+
     def __init__(self, message: str, **kwargs: str | None) -> None:
         kwargs.setdefault("store", "config")
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
@@ -59,6 +83,8 @@ class ConfigError(DrillError):
 
 class ScratchError(DrillError):
     """A scratch environment could not be provisioned, reached or torn down."""
+
+    exit_code = EXIT_NOT_STARTED
 
     def __init__(self, message: str, **kwargs: str | None) -> None:
         kwargs.setdefault("store", "scratch")
@@ -71,3 +97,19 @@ class ServerNotFound(ScratchError):
 
 class ServerStartError(ScratchError):
     """A server was started but died or did not become ready before its deadline."""
+
+
+class SourceUnavailable(DrillError):
+    """The backup source cannot be read at all (missing folder, no connection, no access)."""
+
+    exit_code = EXIT_NOT_STARTED
+
+    def __init__(self, message: str, **kwargs: str | None) -> None:
+        kwargs.setdefault("store", "backup-source")
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
+class ToolMissing(DrillError):
+    """A program the drill needs is not installed."""
+
+    exit_code = EXIT_NOT_STARTED

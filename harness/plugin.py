@@ -158,6 +158,9 @@ def _record_restore(request: pytest.FixtureRequest, platform: Any) -> None:
         record = request.getfixturevalue("drill_record")
     except pytest.FixtureLookupError:
         return
+    register = request.getfixturevalue("drill_secret")
+    for label, value in platform.result.secrets.items():
+        register(label, value)
     record.lineage.extend(platform.restore_set.lineage())
     record.phases.extend(platform.result.phases)
     record.backup_time = platform.backup_time.isoformat()

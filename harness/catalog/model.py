@@ -66,6 +66,9 @@ class RestoreSet:
     wal_archive: str | None = None  # location of the WAL archive
     flags: list[str] = field(default_factory=list)  # skew and other warnings
     reasons: list[str] = field(default_factory=list)  # how the set was chosen
+    # Every object of the replica, named bucket/key (restored one by one, wherever the
+    # layout puts them).
+    objects: list[Artifact] = field(default_factory=list)
 
     def artifacts(self) -> list[Artifact]:
         """Every artefact of the set (objects are listed by the restore, not here)."""

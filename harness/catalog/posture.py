@@ -15,7 +15,6 @@ first backup is always an error.
 from __future__ import annotations
 
 import datetime as dt
-import tarfile
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -26,6 +25,7 @@ from harness.catalog import wal
 from harness.catalog.catalog import Catalog, DumpRun, hours
 from harness.catalog.model import Artifact
 from harness.errors import DrillError
+from harness.tools import compression
 
 ERROR = "error"
 WARNING = "warning"
@@ -72,10 +72,14 @@ class PostureReport:
 
     def finding(self, check_id: str) -> Finding:
         """The finding of one check; KeyError if it was not run."""
-        for f in self.findings:
-            if f.id == check_id:
-                return f
-        raise KeyError(check_id)
+        found = self.get(check_id)
+        if found is None:
+            raise KeyError(check_id)
+        return found
+
+    def get(self, check_id: str) -> Finding | None:
+        """The finding of one check, or None if it was not run."""
+        return next((f for f in self.findings if f.id == check_id), None)
 
     def render(self) -> str:
         """A plain-text summary, one line per check."""
@@ -354,18 +358,7 @@ class PostureChecker:
     # -- WAL ---------------------------------------------------------------------------------
     def _base_member(self, base: Artifact, member: str) -> bytes | None:
         """A file of a base backup: plain format, or inside its ``base.tar[.gz]``."""
-        rel = f"{base.relpath}/{member}"
-        if self.source.exists(rel):
-            return self.source.read_bytes(rel)
-        for name in ("base.tar", "base.tar.gz"):
-            if self.source.exists(f"{base.relpath}/{name}"):
-                with self.source.open(f"{base.relpath}/{name}") as fh, \
-                        tarfile.open(fileobj=fh, mode="r|*") as tar:
-                    for info in tar:
-                        if info.name.lstrip("./") == member and info.isfile():
-                            extracted = tar.extractfile(info)
-                            return extracted.read() if extracted else None
-        return None
+        return wal.base_member(self.source, base.relpath, member)
 
     def _label(self, base: Artifact) -> wal.BackupLabel:
         raw = self._base_member(base, "backup_label")
@@ -382,7 +375,7 @@ class PostureChecker:
 
     def _controldata_size(self, base: Artifact, major: int | None,
                           tmp: Path) -> tuple[int | None, str]:
-        from harness.scratch import pgbin
+        from harness.tools import pgbin
 
         if major is None:
             return None, "PG_VERSION not found in the base backup"
@@ -408,16 +401,28 @@ class PostureChecker:
     def _wal_state(self, tmp: Path) -> dict[str, Any]:
         """Everything both WAL checks need: segments, segment size, newest base's label."""
         files = self.catalog.wal_files()
-        segments = {f.name: f for f in files if wal.is_segment(f.name)}
+        segments: dict[str, Artifact] = {}
+        compressed: set[str] = set()
+        for f in files:
+            found = wal.archived_segment(f.name)
+            if found is None:
+                continue
+            segments[found[0]] = f
+            if found[1]:
+                compressed.add(found[0])
         bases = self.catalog.base_backups()
-        state: dict[str, Any] = {"segments": segments, "bases": bases,
+        state: dict[str, Any] = {"segments": segments, "compressed": compressed, "bases": bases,
                                  "archive": self.source.location(self.catalog.wal_prefix)}
         if not bases or not segments:
             return state
         newest = bases[-1]
         version = self._base_member(newest, "PG_VERSION")
         major = int(version.decode().strip().split(".")[0]) if version else None
-        inferred = wal.infer_segment_size(f.size or 0 for f in segments.values())
+        # A compressed file's size says nothing about the segment size it holds.
+        inferred = wal.infer_segment_size(f.size or 0 for n, f in segments.items()
+                                          if n not in compressed)
+        if inferred is None and compressed:
+            inferred = self._decompressed_size(segments[min(compressed)], tmp)
         control, control_note = self._controldata_size(newest, major, tmp)
         state.update(major=major, inferred_size=inferred, control_size=control,
                      control_note=control_note, seg_size=control or inferred)
@@ -439,8 +444,9 @@ class PostureChecker:
         start = wal.segno(label.start_file, seg_size)
         end = max([start, *by_number])
         gaps = wal.find_gaps(by_number, start, end)
+        compressed = {state["segments"][n].name for n in state.get("compressed", ())}
         wrong = [a.name for n, arts in by_number.items() if start <= n <= end
-                 for a in arts if a.size != seg_size]
+                 for a in arts if a.size != seg_size and a.name not in compressed]
         return start, end, gaps, sorted(wrong), invalid
 
     def wal_continuity(self) -> Finding:
@@ -554,7 +560,7 @@ class PostureChecker:
 
     def _waldump(self, state: dict[str, Any], label: wal.BackupLabel, end: int,
                  tmp: Path) -> tuple[wal.WalDump | None, str]:
-        from harness.scratch import pgbin
+        from harness.tools import pgbin
 
         major = state.get("major")
         if major is None:
@@ -570,12 +576,34 @@ class PostureChecker:
         names = [n for n in names if n in state["segments"]]
         if not names:
             return None, "no segment of the base backup's timeline to read"
-        paths = [self.source.fetch(state["segments"][n].relpath, tmp / "wal") for n in names]
-        archive = paths[0].parent
+        archive = tmp / "wal-plain"
+        archive.mkdir(exist_ok=True)
+        for n in names:
+            self._plain_segment(state["segments"][n], n, tmp, archive)
         dump = wal.run_waldump(inst.tool("pg_waldump"), archive, names[0], names[-1])
         return dump, (f"pg_waldump {inst.version} -p {archive} {names[0]} {names[-1]}: exit "
                       f"{dump.returncode}" + (f", {dump.stderr.splitlines()[-1]}"
                                                if dump.stderr else ""))
+
+    def _plain_segment(self, art: Artifact, segment: str, tmp: Path, archive: Path) -> Path:
+        """The segment as PostgreSQL names and reads it, in ``archive`` (decompressed)."""
+        fetched = Path(self.source.fetch(art.relpath, tmp / "wal"))
+        target = archive / segment
+        if compression.split_codec(fetched.name)[1] is None:
+            if not target.exists():
+                target.symlink_to(fetched)
+        else:
+            compression.decompress_to(fetched, target)
+        return target
+
+    def _decompressed_size(self, art: Artifact, tmp: Path) -> int | None:
+        found = wal.archived_segment(art.name)
+        if found is None:
+            return None
+        scratch = tmp / "size-probe"
+        scratch.mkdir(exist_ok=True)
+        size = self._plain_segment(art, found[0], tmp, scratch).stat().st_size
+        return size if wal.valid_segment_size(size) else None
 
     def _wal_retention(self, state: dict[str, Any]) -> Finding:
         pre = self._wal_preconditions("wal-retention", state)

@@ -19,13 +19,14 @@ import datetime as dt
 import hashlib
 import os
 import stat as stat_mod
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from harness.config import BackupsConfig
-from harness.errors import ConfigError, DrillError
+from harness.errors import ConfigError, DrillError, SourceUnavailable
 
 CHUNK = 1 << 20
 STORE = "backup-source"
@@ -122,6 +123,11 @@ class BackupSource(abc.ABC):
         with self.open(relpath) as fh:
             return fh.read()
 
+    def read_head(self, relpath: str, size: int) -> bytes:
+        """The first ``size`` bytes of a file (a header), without reading the rest."""
+        with self.open(relpath) as fh:
+            return fh.read(size)
+
     def sha256(self, relpath: str) -> str:
         """Hex SHA-256 of a file, computed while streaming it."""
         with self.open(relpath) as fh:
@@ -144,7 +150,7 @@ class DirectorySource(BackupSource):
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.path = Path(root).expanduser().absolute()
         if not self.path.is_dir():
-            raise DrillError(f"backup source directory {self.path} does not exist",
+            raise SourceUnavailable(f"backup source directory {self.path} does not exist",
                              store=STORE, path=str(self.path),
                              remedy="set backups.source to the backup root (a directory or "
                                     "s3://bucket/prefix)")
@@ -242,10 +248,17 @@ class S3Source(BackupSource):
 
     kind = "s3"
 
-    def __init__(self, bucket: str, prefix: str, client: Any) -> None:
+    def __init__(self, bucket: str, prefix: str, client: Any, *,
+                 endpoint: str = "", connect_timeout: float = 10.0, attempts: int = 2) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
-        self.client = client
+        self.client = _Guarded(client, self)
+        self.endpoint = endpoint or "the AWS S3 endpoint"
+        self.connect_timeout = connect_timeout
+        self.attempts = attempts
+        # Once the endpoint has refused a connection, every later call fails at once with
+        # the same error instead of waiting again.
+        self.unreachable: DrillError | None = None
 
     @classmethod
     def from_config(cls, config: BackupsConfig) -> S3Source:
@@ -260,11 +273,22 @@ class S3Source(BackupSource):
         if config.s3_access_key:
             kwargs["aws_access_key_id"] = config.s3_access_key
             kwargs["aws_secret_access_key"] = config.s3_secret_key
-        client = boto3.client("s3", config=Config(s3={"addressing_style": "path"},
-                                                  retries={"max_attempts": 3},
-                                                  connect_timeout=10, read_timeout=120),
-                              **kwargs)
-        return cls(bucket, prefix, client)
+        client = boto3.client("s3", config=Config(
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": config.connect_attempts, "mode": "standard"},
+            connect_timeout=config.connect_timeout_seconds, read_timeout=120), **kwargs)
+        return cls(bucket, prefix, client, endpoint=config.s3_endpoint,
+                   connect_timeout=config.connect_timeout_seconds,
+                   attempts=config.connect_attempts)
+
+    def _unreachable(self, exc: Exception, waited: float) -> DrillError:
+        return SourceUnavailable(
+            f"the backup source's S3 endpoint {self.endpoint} accepted no connection: waited "
+            f"{waited:.1f} s over {self.attempts} attempt(s) of up to "
+            f"{self.connect_timeout:g} s ({type(exc).__name__})", store=STORE, path=self.root,
+            remedy="check backups.s3_endpoint and that the S3 server is up and reachable from "
+                   "here; backups.connect_timeout_seconds and backups.connect_attempts set "
+                   "how long to wait")
 
     @property
     def root(self) -> str:
@@ -291,20 +315,22 @@ class S3Source(BackupSource):
         return key + "/" if key else ""
 
     def _error(self, exc: Exception, relpath: str, what: str) -> DrillError:
+        if isinstance(exc, DrillError):
+            return exc  # already explained (an unreachable endpoint)
         code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
         where = self.location(relpath)
         if code in ("NoSuchBucket",):
-            return DrillError(f"bucket {self.bucket} does not exist ({what} {where})",
+            return SourceUnavailable(f"bucket {self.bucket} does not exist ({what} {where})",
                               store=STORE, path=where,
                               remedy="check backups.source and backups.s3_endpoint")
         if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"):
-            return DrillError(f"access to {where} denied ({code}) while trying to {what}",
+            return SourceUnavailable(f"access to {where} denied ({code}) while trying to {what}",
                               store=STORE, path=where,
                               remedy="check backups.s3_access_key / s3_secret_key; the drill "
                                      "needs read (list and get) permission only")
         if code in ("NoSuchKey", "404", "NotFound"):
             return DrillError(f"backup object {where} not found", store=STORE, path=where)
-        return DrillError(f"cannot {what} {where}: {exc}", store=STORE, path=where,
+        return SourceUnavailable(f"cannot {what} {where}: {exc}", store=STORE, path=where,
                           remedy="check backups.s3_endpoint and that the S3 server is "
                                  "reachable")
 
@@ -377,6 +403,17 @@ class S3Source(BackupSource):
         finally:
             body.close()
 
+    def read_head(self, relpath: str, size: int) -> bytes:
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=self.key(relpath),
+                                          Range=f"bytes=0-{max(size, 1) - 1}")["Body"]
+        except Exception as exc:
+            raise self._error(exc, relpath, "read") from exc
+        try:
+            return bytes(body.read())[:size]
+        finally:
+            body.close()
+
     def _download(self, relpath: str, dest: Path, sha256: str | None) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(dest.name + ".partial")
@@ -404,6 +441,34 @@ class S3Source(BackupSource):
         for e in entries:
             self._download(e.relpath, Path(dest_dir) / e.relpath, None)
         return dest
+
+
+class _Guarded:
+    """The boto3 client, failing fast once its endpoint proved unreachable."""
+
+    def __init__(self, client: Any, source: S3Source) -> None:
+        self._client = client
+        self._source = source
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if not callable(attr) or name.startswith("_") or name in ("meta", "exceptions"):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
+
+            if self._source.unreachable is not None:
+                raise self._source.unreachable
+            t0 = time.monotonic()
+            try:
+                return attr(*args, **kwargs)
+            except (EndpointConnectionError, ConnectTimeoutError) as exc:
+                self._source.unreachable = self._source._unreachable(
+                    exc, time.monotonic() - t0)
+                raise self._source.unreachable from exc
+
+        return call
 
 
 def _utc(value: dt.datetime) -> dt.datetime:

@@ -8,18 +8,35 @@ holds depends on the cluster's ``wal_segment_size`` (``0x100000000 // size``: 40
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import subprocess
+import tarfile
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from harness.tools.compression import split_codec
 
 SEGMENT_NAME = re.compile(r"^[0-9A-F]{24}$")
 # "... at 0/1C00028": where pg_waldump stopped (other LSNs in a message, such as a bad
 # prev-link, may be garbage read from a damaged record).
 _AT_LSN = re.compile(r"\bat ([0-9A-F]{1,8})/([0-9A-F]{1,8})\b")
 _XLOGID_SPAN = 0x100000000
+
+
+# A segment as archived: plain, or as pgBackRest names it (a SHA-1 after a dash); any of
+# them possibly compressed (see harness.tools.compression).
+_ARCHIVED = re.compile(r"^([0-9A-F]{24})(?:-[0-9a-f]{40})?$")
+
+
+def archived_segment(name: str) -> tuple[str, str | None] | None:
+    """``(segment name, codec)`` of an archived WAL segment file, None for other files."""
+    base, codec = split_codec(name)
+    m = _ARCHIVED.match(base)
+    return (m.group(1), codec) if m else None
 
 
 def is_segment(name: str) -> bool:
@@ -84,6 +101,47 @@ def parse_backup_label(text: str) -> BackupLabel:
     return BackupLabel(start_lsn=parse_lsn(m.group(1)), start_file=m.group(2),
                        timeline=int(tl.group(1)) if tl else timeline_of(m.group(2)),
                        start_time=st.group(1).strip() if st else "")
+
+
+_ZONE_OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})?$")
+
+
+def label_start_time(text: str, zone: dt.tzinfo) -> dt.datetime | None:
+    """``START TIME`` of a backup_label (``2026-11-29 02:00:03 UTC``) as a UTC time.
+
+    PostgreSQL writes the server's ``log_timezone`` abbreviation: ``UTC``/``GMT`` and numeric
+    offsets are exact; another abbreviation is read as local time of ``zone``.
+    """
+    parts = text.strip().rsplit(" ", 1)
+    try:
+        naive = dt.datetime.strptime(parts[0], "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return None
+    abbrev = parts[1] if len(parts) > 1 else ""
+    if abbrev in ("UTC", "GMT", "Z", "UCT"):
+        return naive.replace(tzinfo=dt.timezone.utc)
+    m = _ZONE_OFFSET.match(abbrev)
+    if m:
+        minutes = int(m.group(2)) * 60 + int(m.group(3) or 0)
+        offset = dt.timedelta(minutes=minutes if m.group(1) == "+" else -minutes)
+        return naive.replace(tzinfo=dt.timezone(offset)).astimezone(dt.timezone.utc)
+    return naive.replace(tzinfo=zone).astimezone(dt.timezone.utc)
+
+
+def base_member(source: Any, base_relpath: str, member: str) -> bytes | None:
+    """A file of a base backup in ``source``: plain format, or inside ``base.tar[.gz]``."""
+    rel = f"{base_relpath}/{member}"
+    if source.exists(rel):
+        return bytes(source.read_bytes(rel))
+    for name in ("base.tar", "base.tar.gz"):
+        if source.exists(f"{base_relpath}/{name}"):
+            with source.open(f"{base_relpath}/{name}") as fh, \
+                    tarfile.open(fileobj=fh, mode="r|*") as tar:
+                for info in tar:
+                    if info.name.lstrip("./") == member and info.isfile():
+                        extracted = tar.extractfile(info)
+                        return extracted.read() if extracted else None
+    return None
 
 
 def infer_segment_size(sizes: Iterable[int]) -> int | None:

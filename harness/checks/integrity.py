@@ -111,14 +111,17 @@ def check_base_backup(catalog: Any, source: Any, staging: Path) -> Outcome:
     PostgreSQL 18. No base backup in the layout is could-not-verify (PITR is then impossible).
     """
     from harness.restore.pitr import base_backup_major
-    from harness.scratch import pgbin
+    from harness.tools import pgbin
 
     bases = catalog.base_backups()
     if not bases:
-        could_not_verify("the backup source holds no base backup, so PITR is impossible and "
-                         "there is nothing for pg_verifybackup to check",
-                         remedy="take pg_basebackup backups (see the runbook), or disable "
-                         "integrity.basebackup in the platform profile")
+        looked = catalog.nothing_found(
+            "base-backup", "no base backup found",
+            remedy="take pg_basebackup backups (see the runbook); if they exist, set "
+                   "backups.base_backup (and its timestamp format) to how they are named; or "
+                   "disable integrity.basebackup in the platform profile")
+        could_not_verify(f"{looked.message}: PITR is impossible and there is nothing for "
+                         "pg_verifybackup to check", remedy=looked.remedy)
     base = bases[-1]
     path = Path(source.fetch(base.relpath, staging))
     major = base_backup_major(path)

@@ -117,8 +117,10 @@ def check_admin_offline(rows: Sequence[AdminRow], creds: AdminCredentials, *,
                 problems.append("the configured admin password does not verify against the "
                                 "restored better-auth credential hash (scrypt)")
     roles = _roles(row.role)
-    if not roles & set(admin_roles):
-        problems.append(f"its role is {row.role!r}, not one of {', '.join(admin_roles)}")
+    role_problem = not roles & set(admin_roles)
+    if role_problem:
+        problems.append(f"it is not an admin: its role is {row.role!r}, not one of "
+                        f"{', '.join(admin_roles)}")
     banned = bool(row.banned)
     ban_active = banned and (row.ban_expires is None or row.ban_expires > now)
     if ban_active:
@@ -127,12 +129,18 @@ def check_admin_offline(rows: Sequence[AdminRow], creds: AdminCredentials, *,
     measured: dict[str, Any] = {"users_matched": 1, "password_verified": verified,
                                 "role": row.role or "", "banned": ban_active}
     if problems:
+        if verified or not row.password_hash:
+            # The password is fine: blaming it would send the operator the wrong way.
+            remedy = ("the account's role (or ban) is the cause: admin.email must name an "
+                      "admin account; if it does, the admin role was revoked (or the account "
+                      "banned) before the backup was taken")
+        else:
+            remedy = ("check admin.password; if it is right, the restored account differs "
+                      "from the live one (password changed after the backup, or the backup "
+                      "comes from another deployment)")
         return Outcome.failed(
             f"the admin {email} (user {row.id}) exists in the restored auth database, but "
-            + "; ".join(problems),
-            remedy="check admin.password; if it is right, the restored account differs from "
-            "the live one (password changed or admin role revoked after the backup, or the "
-            "backup comes from another deployment)", **measured)
+            + "; ".join(problems), remedy=remedy, **measured)
     note = " (a past ban has expired)" if banned else ""
     return Outcome.passed(
         f"the admin {email} (user {row.id}) exists in the restored auth database, the "
@@ -214,10 +222,12 @@ def _origin(url: str) -> str:
 
 
 def check_http_signin(auth_base: str, creds: AdminCredentials, *, timeout: float = 30.0,
-                      what: str = "better-auth") -> Outcome:
+                      what: str = "better-auth",
+                      admin_roles: Sequence[str] = ("admin",)) -> Outcome:
     """Sign in over HTTP at ``auth_base`` (better-auth's ``.../api/auth``), as better-auth's
-    web client does: the session must be accepted by ``get-session`` and a wrong password
-    must be refused with 401.
+    web client does: the session must be accepted by ``get-session``, its user must hold one
+    of ``admin_roles`` (the runbook signs in with a known *admin*) and a wrong password must
+    be refused with 401.
 
     An unreachable server or a missing endpoint is could-not-verify.
     """
@@ -262,6 +272,16 @@ def check_http_signin(auth_base: str, creds: AdminCredentials, *, timeout: float
             f"{what} at {base} returned a session of {session_user.get('email')!r} for the "
             f"admin {creds.email}", remedy="inspect the restored session and user tables",
             **measured)
+    role = session_user.get("role")
+    if role is None and isinstance(user, dict):
+        role = user.get("role")
+    measured["role"] = str(role or "")
+    if not _roles(str(role) if role else None) & set(admin_roles):
+        return Outcome.failed(
+            f"{what} at {base} signed {creds.email} in, but the session's user is not an "
+            f"admin: its role is {role!r}, not one of {', '.join(admin_roles)}",
+            remedy="admin.email must name an admin account; if it does, the admin role was "
+            "revoked before the backup was taken", **measured)
     wrong = secrets.token_urlsafe(18)
     if wrong == creds.password:  # pragma: no cover - 144 random bits
         wrong += "x"
@@ -274,7 +294,6 @@ def check_http_signin(auth_base: str, creds: AdminCredentials, *, timeout: float
             f"{what} at {base} answered a sign-in with a wrong password with HTTP "
             f"{refused.status} ({refused.error_code()}) instead of 401{danger}",
             remedy="do not expose this platform; check the auth configuration", **measured)
-    role = (user if isinstance(user, dict) else session_user).get("role")
     return Outcome.passed(
         f"the admin {creds.email} signed in to {what} at {base} (HTTP 200 in "
         f"{signin.seconds:.2f} s{', role ' + str(role) if role else ''}), get-session accepted "
@@ -282,7 +301,7 @@ def check_http_signin(auth_base: str, creds: AdminCredentials, *, timeout: float
 
 
 def check_live_signin(database_url: str, creds: AdminCredentials, *,
-                      timeout: float = 30.0) -> Outcome:
+                      timeout: float = 30.0, admin_roles: Sequence[str] = ("admin",)) -> Outcome:
     """Serve the restored auth database with the real better-auth and sign in over HTTP.
 
     Missing node/npm (or an uninstallable better-auth) is could-not-verify, naming the
@@ -301,7 +320,8 @@ def check_live_signin(database_url: str, creds: AdminCredentials, *,
     try:
         with ba.serve(database_url, ready_timeout=timeout) as server:
             return check_http_signin(server.url(""), creds, timeout=timeout,
-                                     what=f"better-auth {ba.BETTER_AUTH_VERSION}")
+                                     what=f"better-auth {ba.BETTER_AUTH_VERSION}",
+                                     admin_roles=admin_roles)
     except ba.BetterAuthServerError as exc:
         return Outcome.failed(
             f"better-auth {ba.BETTER_AUTH_VERSION} could not serve the restored auth database: "
@@ -319,4 +339,4 @@ def check_deployed_signin(url: str, creds: AdminCredentials, section: Signin) ->
                          "e.g. https://scrydon.scratch.example")
     base = url.strip().rstrip("/") + section.api_base
     return check_http_signin(base, creds, timeout=section.timeout_seconds,
-                             what="the deployed Scrydon")
+                             what="the deployed Scrydon", admin_roles=section.admin_roles)

@@ -714,6 +714,64 @@ def _pick_secret(doc: Any, expected_name: str) -> dict[str, Any]:
     return doc
 
 
+def _parse_yaml(yaml_text: str) -> Any:
+    """The YAML document; an error names the position only, never the offending line."""
+    try:
+        # BaseLoader keeps every scalar a string: an unquoted base64 value such
+        # as 0123 must not turn into a number.
+        return yaml.load(yaml_text, Loader=yaml.BaseLoader)
+    except yaml.YAMLError as exc:
+        # PyYAML's message quotes the line it stopped at, which may be the key itself.
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = (f"at line {mark.line + 1}, column {mark.column + 1}" if mark is not None
+                 else "at an unknown position")
+        raise MasterKeyBackupError(
+            f"the backup is not valid YAML ({where}; a tab where a space belongs is a common "
+            "cause); its content is not shown because it holds the key") from None
+
+
+# Keys of a Secret whose values are not secret; any other long token may be key material.
+_PUBLIC_FIELDS = frozenset({"apiVersion", "kind", "name", "namespace", "type", "uid",
+                            "resourceVersion", "creationTimestamp", "generateName"})
+_TOKEN_LINE = re.compile(r"^\s*-?\s*([A-Za-z0-9_.\-/]+)\s*:\s*[\"']?([A-Za-z0-9+/=_\-]{16,})")
+
+
+def secret_material(yaml_text: str, data_key: str | None = None, *,
+                    expected_name: str = "master-key") -> dict[str, str | bytes]:
+    """Every value of a master-key backup that must never reach a report, by label.
+
+    A backup that parses yields the key, the Secret's value and its base64 text. One that
+    does not (a hand edit gone wrong) still holds the key somewhere: every long token of the
+    file outside the Secret's public fields counts, with its base64 decoding.
+    """
+    out: dict[str, str | bytes] = {}
+    try:
+        backup = load_master_key_backup(yaml_text, data_key, expected_name=expected_name)
+    except DaprCryptoError:
+        backup = None
+    if backup is not None:
+        out["master key"] = backup.key
+        out["master-key Secret value"] = backup.raw_value
+        out["master-key Secret data"] = base64.b64encode(backup.raw_value).decode()
+        return out
+    for i, line in enumerate(yaml_text.splitlines(), start=1):
+        m = _TOKEN_LINE.match(line)
+        if not m or m.group(1) in _PUBLIC_FIELDS:
+            continue
+        token = m.group(2)
+        out[f"master-key backup line {i}"] = token
+        try:
+            decoded = base64.b64decode(token + "=" * (-len(token) % 4))
+        except (binascii.Error, ValueError):
+            continue
+        if len(decoded) >= 8:
+            out[f"master-key backup line {i} (decoded)"] = decoded
+            key = parse_k8s_secret_key(decoded)
+            if key != decoded and len(key) >= 8:
+                out[f"master-key backup line {i} (key)"] = key
+    return out
+
+
 def load_master_key_backup(
     yaml_text: str,
     data_key: str | None = None,
@@ -726,12 +784,7 @@ def load_master_key_backup(
     Secret has exactly one. Raises :class:`MasterKeyBackupError` with the
     reason when the backup cannot give a key.
     """
-    try:
-        # BaseLoader keeps every scalar a string: an unquoted base64 value such
-        # as 0123 must not turn into a number.
-        doc = yaml.load(yaml_text, Loader=yaml.BaseLoader)
-    except yaml.YAMLError as exc:
-        raise MasterKeyBackupError(f"the backup is not valid YAML: {exc}") from exc
+    doc = _parse_yaml(yaml_text)
     doc = _pick_secret(doc, expected_name)
 
     metadata = doc.get("metadata")

@@ -65,6 +65,7 @@ class CheckState:
     reason: str = ""
     started_at: dt.datetime | None = None
     seconds: float = 0.0
+    exit_hint: int | None = None  # what its failure means for the exit code (DrillError's)
 
     def settle(self, verdict: str, reason: str = "") -> None:
         """Raise the verdict (fail > could-not-verify > pass); the first reason of a level wins."""
@@ -137,6 +138,51 @@ def _failure_text(call: pytest.CallInfo[Any]) -> str:
         return exc.render()
     lines = call.excinfo.exconly().strip().splitlines()
     return "\n".join(lines[:20])
+
+
+def _exit_hint(call: pytest.CallInfo[Any]) -> int:
+    """What a failure means for the run's exit code: a DrillError says (a source that cannot
+    be read, a scratch that did not start, a configuration error); anything else is a failed
+    check."""
+    from harness.errors import EXIT_FAILED, DrillError
+
+    exc = call.excinfo.value if call.excinfo is not None else None
+    return exc.exit_code if isinstance(exc, DrillError) else EXIT_FAILED
+
+
+def drill_exit_code(record: RunRecord, hints: dict[str, int], pytest_status: int) -> int:
+    """The exit code of a drill run (see :data:`harness.errors.EXIT_CODES`).
+
+    A failed check wins over everything but an interruption: the backups are not good.
+    Failures that only say the drill could not start (an unreachable source, a missing tool,
+    a scratch that did not come up) or was misconfigured give 3 or 4; could-not-verify
+    alone gives 2, unless unverified checks are allowed.
+    """
+    from harness.errors import (
+        EXIT_FAILED,
+        EXIT_INTERRUPTED,
+        EXIT_NOT_STARTED,
+        EXIT_PASSED,
+        EXIT_UNVERIFIED,
+        EXIT_USAGE,
+    )
+
+    if pytest_status == pytest.ExitCode.INTERRUPTED:
+        return EXIT_INTERRUPTED
+    if pytest_status in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED):
+        return EXIT_USAGE
+    failed = [c.id for c in record.checks if c.verdict == "fail"]
+    kinds = {hints.get(cid, EXIT_FAILED) for cid in failed}
+    if EXIT_FAILED in kinds or record.run_errors:
+        return EXIT_FAILED
+    if EXIT_USAGE in kinds:
+        return EXIT_USAGE
+    if kinds or pytest_status == pytest.ExitCode.INTERNAL_ERROR:
+        return EXIT_NOT_STARTED
+    unverified = any(c.verdict == "could-not-verify" for c in record.checks)
+    if unverified and not record.allow_unverified:
+        return EXIT_UNVERIFIED
+    return EXIT_PASSED
 
 
 def _skip_reason(report: pytest.TestReport) -> str:
@@ -273,6 +319,8 @@ class EvidenceCollector:
             self._unverified(item, report, f"could not verify: skipped: {reason}")
         elif report.failed:
             state.settle("fail", where + (_failure_text(call) if call.excinfo else "failed"))
+            hint = _exit_hint(call)
+            state.exit_hint = hint if state.exit_hint is None else min(state.exit_hint, hint)
         elif call.when == "call":
             state.settle("pass")
         if call.when == "teardown":
@@ -409,7 +457,10 @@ class EvidenceCollector:
             failed = True
             print(f"\nscrydon-drill: writing the evidence failed: {type(exc).__name__}: {exc}",
                   file=sys.stderr)
-        if failed and session.exitstatus == pytest.ExitCode.OK:
+        if self.states:
+            hints = {s.id: s.exit_hint for s in self.states if s.exit_hint is not None}
+            session.exitstatus = drill_exit_code(self.record, hints, int(exitstatus))
+        elif failed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def _write_evidence(self, session: pytest.Session, exitstatus: int) -> bool:

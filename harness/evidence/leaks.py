@@ -4,6 +4,13 @@ A secret can reach an artefact in many spellings: as is, JSON- or HTML-escaped, 
 (a DSN password), base64 or hex encoded (a master key), or base64-encoded as part of a longer
 value. :func:`secret_forms` lists them all; :func:`redact_text` removes them from text before
 it enters a report and :func:`scan_for_secrets` proves afterwards that none is left.
+
+A secret can also leak in part: an error quoting one line of a key file carries a piece of
+the key. Any run of :data:`FRAGMENT` or more characters of a secret's raw, base64, base64url
+or hex spelling counts as a leak, and is masked and searched for like the whole. Raw-spelling
+pieces are taken only from secrets that look random (key material, generated passwords):
+eight characters of a password made of words ("correct-horse...") occur in ordinary prose, so
+such a password is searched for whole, and its encoded spellings in pieces.
 """
 
 from __future__ import annotations
@@ -24,6 +31,9 @@ MASK = "***"
 MIN_SECRET_LENGTH = 6
 # The encoded core of a secret must be at least this long to be searched for on its own.
 _MIN_CORE = 8
+#: Length of the pieces of a secret that count as a leak on their own.
+FRAGMENT = 8
+_FRAGMENT_FORMS = ("raw", "base64", "base64url", "hex", "HEX")
 # userinfo of a URL: scheme://user:PASSWORD@host
 _URL_PASSWORD = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s\"'<>]*:)([^@\s\"'<>]+)(@)")
 # libpq keyword DSN: password=... (also inside longer conninfo strings)
@@ -75,6 +85,45 @@ def secret_forms(secret: str | bytes) -> dict[str, bytes]:
     return unique
 
 
+def looks_random(secret: str | bytes) -> bool:
+    """True for key material: bytes, or text long enough and mixing character classes."""
+    if isinstance(secret, bytes):
+        try:
+            secret = secret.decode("ascii")
+        except UnicodeDecodeError:
+            return True  # binary key material
+    if len(secret) < 12:
+        return False
+    classes = sum(any(test(c) for c in secret) for test in
+                  (str.islower, str.isupper, str.isdigit, lambda c: not c.isalnum()))
+    return classes >= 3
+
+
+def secret_fragments(secret: str | bytes) -> set[bytes]:
+    """Every :data:`FRAGMENT`-character piece of the secret's spellings that counts as a leak."""
+    forms = secret_forms(secret)
+    names = _FRAGMENT_FORMS if looks_random(secret) else _FRAGMENT_FORMS[1:]
+    pieces: set[bytes] = set()
+    for name in names:
+        form = forms.get(name)
+        if not form or len(form) < FRAGMENT:
+            continue
+        pieces.update(form[i:i + FRAGMENT] for i in range(len(form) - FRAGMENT + 1))
+    return pieces
+
+
+def _fragment_spans(data: bytes, pieces: set[bytes]) -> list[tuple[int, int]]:
+    """Merged ``(start, end)`` byte ranges of ``data`` covered by pieces of a secret."""
+    spans: list[tuple[int, int]] = []
+    for i in range(len(data) - FRAGMENT + 1):
+        if data[i:i + FRAGMENT] in pieces:
+            if spans and i <= spans[-1][1]:
+                spans[-1] = (spans[-1][0], i + FRAGMENT)
+            else:
+                spans.append((i, i + FRAGMENT))
+    return spans
+
+
 class Redactor:
     """Replaces known secrets (in every spelling) and URL/keyword passwords with ``***``."""
 
@@ -90,12 +139,30 @@ class Redactor:
                     continue  # binary raw form: it cannot appear in text
         # Longest first, so a secret's long spelling is not half-masked by a shorter one.
         self.needles = sorted(needles, key=len, reverse=True)
+        self.pieces: set[bytes] = set()
+        for secret in secrets:
+            if secret and len(secret) >= MIN_SECRET_LENGTH:
+                self.pieces |= secret_fragments(secret)
+
+    def _mask_fragments(self, value: str) -> str:
+        if not self.pieces or not value.isascii():
+            # Every piece is ASCII (encoded forms, or random text); in non-ASCII text byte
+            # offsets would not be character offsets, so pieces are masked per ASCII run.
+            if not self.pieces:
+                return value
+            return re.sub(r"[\x00-\x7f]+", lambda m: self._mask_fragments(m.group(0)), value)
+        data = value.encode("ascii")
+        spans = _fragment_spans(data, self.pieces)
+        for start, end in reversed(spans):
+            value = value[:start] + MASK + value[end:]
+        return value
 
     def text(self, value: str) -> str:
-        """``value`` without secrets."""
+        """``value`` without secrets (whole or in pieces)."""
         for needle in self.needles:
             if needle in value:
                 value = value.replace(needle, MASK)
+        value = self._mask_fragments(value)
         value = _URL_PASSWORD.sub(lambda m: m.group(1) + MASK + m.group(3), value)
         return _KV_PASSWORD.sub(lambda m: m.group(1) + m.group(2) + MASK, value)
 
@@ -156,11 +223,22 @@ def scan_for_secrets(paths: Path | Iterable[Path], secrets: Mapping[str, str | b
         files = list(paths)
     needles = [(label, form, needle) for label, value in secrets.items()
                for form, needle in secret_forms(value).items()]
+    pieces = {label: secret_fragments(value) for label, value in secrets.items()}
     findings: list[SecretFinding] = []
     for path in files:
         data = path.read_bytes()
+        found_whole: set[str] = set()
         for label, form, needle in needles:
             at = data.find(needle)
             if at >= 0:
                 findings.append(SecretFinding(str(path), label, form, at))
+                found_whole.add(label)
+        for label, own in pieces.items():
+            if label in found_whole or not own:
+                continue
+            spans = _fragment_spans(data, own)
+            if spans:
+                start, end = spans[0]
+                findings.append(SecretFinding(str(path), label,
+                                              f"a {end - start}-character piece", start))
     return findings

@@ -8,6 +8,7 @@ RTO down by store and phase.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from harness.catalog.model import Artifact, RestoreSet
 from harness.crypto import dapr
 from harness.errors import DrillError
 from harness.evidence.record import Phase
-from harness.restore.objects import ObjectsRestore, restore_objects
+from harness.restore.objects import ObjectItem, ObjectsRestore, upload_objects
 from harness.restore.postgres import (
     DatabaseRestore,
     RestoreError,
@@ -52,6 +53,8 @@ class RestoreResult:
     master_key_error: str | None = None
     errors: dict[str, str] = field(default_factory=dict)  # store -> message
     wall_seconds: float = 0.0
+    # Values read from the backups that no report may show (label -> value).
+    secrets: dict[str, str | bytes] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -86,8 +89,10 @@ class RestoreEngine:
                 return
             try:
                 text = self.fetch(rs.master_key).read_text()
+                # Registered before parsing: a backup that fails to parse holds the key too.
+                result.secrets.update(dapr.secret_material(text))
                 result.master_key = dapr.load_master_key_backup(text)
-            except (OSError, dapr.DaprCryptoError) as exc:
+            except (OSError, UnicodeDecodeError, dapr.DaprCryptoError) as exc:
                 result.master_key_error = f"{rs.master_key.location}: {exc}"
 
     def restore_postgres(self, rs: RestoreSet, clock: PhaseClock,
@@ -110,11 +115,14 @@ class RestoreEngine:
     def restore_objects(self, rs: RestoreSet, clock: PhaseClock,
                         result: RestoreResult) -> None:
         """Upload the bucket replica, verifying every object on the way."""
-        if self.target.s3 is None or rs.objects_root is None:
+        if self.target.s3 is None or rs.objects_root is None or not rs.objects:
             raise DrillError("no object replica or no scratch object store", store="objects")
+        items: list[ObjectItem] = []
+        for art in rs.objects:
+            bucket, key = art.name.split("/", 1)
+            items.append((bucket, key, functools.partial(self.fetch, art)))
         with clock.phase("objects", "restore") as ph:
-            result.objects = restore_objects(Path(rs.objects_root), self.target.s3,
-                                             workers=self.object_workers)
+            result.objects = upload_objects(items, self.target.s3, workers=self.object_workers)
             ph.detail = f"{sum(result.objects.buckets.values())} objects, {result.objects.bytes} bytes"
 
     def restore_warehouse(self, rs: RestoreSet, clock: PhaseClock,
@@ -123,11 +131,11 @@ class RestoreEngine:
         if self.target.warehouse is None or rs.warehouse is None or rs.warehouse.manifest is None:
             raise DrillError("no warehouse snapshot or no scratch warehouse", store="warehouse")
         with clock.phase("warehouse", "restore") as ph:
-            # Table files first: a remote source stages them beside the manifest.
-            for table_file in rs.warehouse.tables.values():
-                self.fetch(table_file)
+            # The table files are where the layout put them, not necessarily beside the
+            # manifest: the catalogue found each one.
+            files = {name: self.fetch(art) for name, art in rs.warehouse.tables.items()}
             result.warehouse = restore_warehouse(self.fetch(rs.warehouse.manifest),
-                                                 self.target.warehouse)
+                                                 self.target.warehouse, table_files=files)
             ph.detail = f"{len(result.warehouse.tables)} tables"
 
     # -- all -------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ verified on the way in without a second read.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,12 @@ def list_replica(root: Path) -> list[tuple[str, str, Path]]:
     return out
 
 
-def _upload(client: Any, bucket: str, key: str, path: Path) -> tuple[str, int]:
+#: One object to restore: its bucket, its key and how to get a local file holding it.
+ObjectItem = tuple[str, str, Callable[[], Path]]
+
+
+def _upload(client: Any, bucket: str, key: str, local: Callable[[], Path]) -> tuple[str, int]:
+    path = local()
     data = path.read_bytes()
     md5 = hashlib.md5(data).hexdigest()  # noqa: S324 - compared with the ETag, not security
     resp = client.put_object(Bucket=bucket, Key=key, Body=data)
@@ -48,26 +54,32 @@ def _upload(client: Any, bucket: str, key: str, path: Path) -> tuple[str, int]:
     return hashlib.sha256(data).hexdigest(), len(data)
 
 
-def restore_objects(replica_root: Path, target: S3Endpoint, *, workers: int = 8,
-                    only: set[str] | None = None) -> ObjectsRestore:
-    """Upload every object of the replica (or only ``bucket/key`` names in ``only``)."""
-    if not replica_root.is_dir():
-        raise DrillError("the object replica folder does not exist", store="objects",
-                         path=str(replica_root),
-                         remedy="check backups.objects_replica and the replication job")
-    items = list_replica(replica_root)
-    if only is not None:
-        items = [i for i in items if f"{i[0]}/{i[1]}" in only]
+def upload_objects(items: Sequence[ObjectItem], target: S3Endpoint, *, workers: int = 8,
+                   only: set[str] | None = None) -> ObjectsRestore:
+    """Upload each ``(bucket, key, local file)`` (or only ``bucket/key`` names in ``only``)
+    to the same bucket and key, creating the buckets first."""
+    chosen = [i for i in items if only is None or f"{i[0]}/{i[1]}" in only]
     client: Any = target.client()
     existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
     result = ObjectsRestore()
-    for bucket in sorted({b for b, _, _ in items} - existing):
+    for bucket in sorted({b for b, _, _ in chosen} - existing):
         client.create_bucket(Bucket=bucket)
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        futures = {pool.submit(_upload, client, b, k, p): (b, k) for b, k, p in items}
+        futures = {pool.submit(_upload, client, b, k, f): (b, k) for b, k, f in chosen}
         for fut, (bucket, key) in futures.items():
             sha, size = fut.result()
             result.hashes[f"{bucket}/{key}"] = sha
             result.bytes += size
             result.buckets[bucket] = result.buckets.get(bucket, 0) + 1
     return result
+
+
+def restore_objects(replica_root: Path, target: S3Endpoint, *, workers: int = 8,
+                    only: set[str] | None = None) -> ObjectsRestore:
+    """Upload every object of a replica folder laid out ``bucket/key`` (or only ``only``)."""
+    if not replica_root.is_dir():
+        raise DrillError("the object replica folder does not exist", store="objects",
+                         path=str(replica_root),
+                         remedy="check backups.objects_replica and the replication job")
+    items: list[ObjectItem] = [(b, k, (lambda f=f: f)) for b, k, f in list_replica(replica_root)]
+    return upload_objects(items, target, workers=workers, only=only)

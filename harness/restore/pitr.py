@@ -18,9 +18,10 @@ from pathlib import Path
 
 import psycopg
 
+from harness.catalog import wal
 from harness.errors import ServerStartError
 from harness.restore.postgres import RestoreError
-from harness.scratch import pgbin
+from harness.tools import compression, pgbin
 from harness.scratch.process import tail
 from harness.scratch.run import Run
 from harness.scratch.servers import LocalPostgres
@@ -69,11 +70,38 @@ def base_backup_major(base: Path) -> int:
 def _copy_for(src: Path, dst: Path, user: str | None) -> None:
     shutil.copytree(src, dst)
     if user:
-        pw = pwd.getpwnam(user)
-        for root, dirs, files in os.walk(dst):
-            os.chown(root, pw.pw_uid, pw.pw_gid)
-            for f in files:
-                os.chown(os.path.join(root, f), pw.pw_uid, pw.pw_gid)
+        _chown_tree(dst, user)
+
+
+def stage_wal(archive: Path, staged: Path, user: str | None) -> int:
+    """Copy a WAL archive where recovery reads it, as PostgreSQL names its files.
+
+    Compressed segments (``.gz``, ``.lz4``, ``.zst``...) are decompressed and pgBackRest's
+    ``<segment>-<sha1>`` names shortened on the way, so ``restore_command`` is a plain copy.
+    Returns the number of files staged.
+    """
+    staged.mkdir(parents=True, exist_ok=True)
+    count = 0
+    for path in sorted(p for p in archive.rglob("*") if p.is_file()):
+        found = wal.archived_segment(path.name)
+        name = found[0] if found else compression.split_codec(path.name)[0]
+        target = staged / name
+        if compression.split_codec(path.name)[1]:
+            compression.decompress_to(path, target)
+        else:
+            shutil.copyfile(path, target)
+        count += 1
+    if user:
+        _chown_tree(staged, user)
+    return count
+
+
+def _chown_tree(root: Path, user: str) -> None:
+    pw = pwd.getpwnam(user)
+    for base, _dirs, files in os.walk(root):
+        os.chown(base, pw.pw_uid, pw.pw_gid)
+        for f in files:
+            os.chown(os.path.join(base, f), pw.pw_uid, pw.pw_gid)
 
 
 def start_pitr(run: Run, base: Path, wal_archive: Path, target: dt.datetime, *,
@@ -89,7 +117,7 @@ def start_pitr(run: Run, base: Path, wal_archive: Path, target: dt.datetime, *,
     server = PitrPostgres(run, inst, name="pitr-postgres", os_user=os_user,
                           stop_timeout=stop_timeout)
     staged_wal = server.base / "wal-archive"
-    _copy_for(wal_archive, staged_wal, server.user)
+    stage_wal(wal_archive, staged_wal, server.user)
     _copy_for(base, server.datadir, server.user)
     os.chmod(server.datadir, 0o700)
     for name in ("postmaster.pid", "standby.signal", "backup_manifest"):

@@ -18,8 +18,8 @@ import psycopg
 from psycopg import sql
 
 from harness.errors import DrillError
-from harness.restore.dumpinfo import DumpHeader, DumpToc, parse_toc_listing, read_dump_header
-from harness.scratch import pgbin
+from harness.tools.dumpinfo import DumpHeader, DumpToc, parse_toc_listing, read_dump_header
+from harness.tools import pgbin
 from harness.scratch.endpoints import PostgresEndpoint
 
 

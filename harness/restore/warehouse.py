@@ -11,12 +11,15 @@ import hashlib
 import json
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import DrillError
+from harness.errors import DrillError, ToolMissing
 from harness.scratch.endpoints import WarehouseEndpoint
+from harness.tools import compression
 
 
 @dataclass
@@ -27,9 +30,56 @@ class WarehouseRestore:
     tables: dict[str, int] = field(default_factory=dict)  # table -> rows after restore
 
 
+def _md5(path: Path) -> str:
+    h = hashlib.md5()  # noqa: S324 - integrity, not security
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _load(client: str, target: WarehouseEndpoint, db: str, path: Path
+          ) -> subprocess.CompletedProcess[bytes]:
+    """Pipe one snapshot file (decompressed when its suffix says so) into the client."""
+    argv = [client, "--no-defaults", "-h", target.host, "-P", str(target.port), "-u",
+            target.user, "--default-character-set=utf8mb4", db]
+    env = {"MYSQL_PWD": target.password, "PATH": "/usr/bin:/bin"}
+    if compression.split_codec(path.name)[1] is None:
+        with path.open("rb") as fh:
+            return subprocess.run(argv, stdin=fh, capture_output=True, check=False, env=env)
+    with tempfile.TemporaryFile() as err, subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err, env=env) as proc:
+        assert proc.stdin is not None
+        try:
+            with compression.open_decompressed(path) as reader:
+                shutil.copyfileobj(reader, proc.stdin, 1 << 20)
+        except BrokenPipeError:
+            pass  # the client stopped reading: its exit code and stderr say why
+        except (OSError, EOFError, ValueError) as exc:
+            proc.kill()
+            raise DrillError(f"snapshot file {path.name} cannot be decompressed: {exc}",
+                             store="warehouse", path=str(path),
+                             remedy="the compressed file is damaged; use the previous "
+                                    "snapshot") from exc
+        finally:
+            try:
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+        code = proc.wait()
+        err.seek(0)
+        return subprocess.CompletedProcess(argv, code, b"", err.read())
+
+
 def restore_warehouse(manifest_path: Path, target: WarehouseEndpoint,
-                      tables: set[str] | None = None) -> WarehouseRestore:
-    """Load every table of a snapshot (or only ``tables``) and check the row counts."""
+                      tables: set[str] | None = None,
+                      table_files: Mapping[str, Path] | None = None) -> WarehouseRestore:
+    """Load every table of a snapshot (or only ``tables``) and check the row counts.
+
+    ``table_files`` maps table names to the snapshot's files wherever the layout keeps them
+    (the catalogue found them through ``backups.warehouse_table``); without it each file is
+    looked for where the manifest's ``file`` entry says, beside the manifest.
+    """
     try:
         manifest = json.loads(manifest_path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
@@ -39,7 +89,7 @@ def restore_warehouse(manifest_path: Path, target: WarehouseEndpoint,
     db = manifest["database"]
     client = shutil.which("mariadb") or shutil.which("mysql")
     if not client:
-        raise DrillError("the mariadb client is not installed", store="warehouse",
+        raise ToolMissing("the mariadb client is not installed", store="warehouse",
                          remedy="apt-get install mariadb-client")
     conn: Any = target.connect()
     try:
@@ -51,23 +101,22 @@ def restore_warehouse(manifest_path: Path, target: WarehouseEndpoint,
     for table, entry in sorted(manifest["tables"].items()):
         if tables is not None and table not in tables:
             continue
-        path = manifest_path.parent / entry["file"]
+        if table_files is not None:
+            path = table_files.get(table) or table_files.get(f"{db}.{table}") or Path(
+                f"<no file of table {table} matches backups.warehouse_table>")
+        else:
+            path = manifest_path.parent / entry["file"]
         if not path.is_file():
             raise DrillError(f"snapshot file of table {db}.{table} is missing",
                              store="warehouse", path=str(path),
                              remedy="the snapshot is incomplete; use the previous one")
-        md5 = hashlib.md5(path.read_bytes()).hexdigest()  # noqa: S324 - integrity, not security
+        md5 = _md5(path)
         if md5 != entry["md5"]:
             raise DrillError(f"snapshot file of table {db}.{table} does not match its manifest "
                              f"(MD5 {md5}, manifest {entry['md5']})", store="warehouse",
                              path=str(path), remedy="the file was altered or cut short after "
                              "the snapshot; use the previous snapshot")
-        with path.open("rb") as fh:
-            proc = subprocess.run(
-                [client, "--no-defaults", "-h", target.host, "-P", str(target.port), "-u",
-                 target.user, "--default-character-set=utf8mb4", db],
-                stdin=fh, capture_output=True, check=False, env={"MYSQL_PWD": target.password,
-                                                                 "PATH": "/usr/bin:/bin"})
+        proc = _load(client, target, db, path)
         if proc.returncode != 0:
             raise DrillError(f"loading table {db}.{table} failed", store="warehouse",
                              path=str(path), detail=proc.stderr.decode(errors="replace")[-2000:])

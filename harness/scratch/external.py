@@ -12,7 +12,7 @@ import psycopg
 
 from harness.config import DrillConfig, ScratchConfig
 from harness.errors import ScratchError
-from harness.scratch import pgbin
+from harness.tools import pgbin
 from harness.scratch.base import ScratchProvider
 from harness.scratch.endpoints import Endpoints, PostgresEndpoint, S3Endpoint, WarehouseEndpoint
 from harness.scratch.run import Run

@@ -6,7 +6,7 @@ import time
 
 from harness.config import ScratchConfig
 from harness.errors import ScratchError
-from harness.scratch import pgbin
+from harness.tools import pgbin
 from harness.scratch.base import STORES, ScratchProvider
 from harness.scratch.endpoints import Endpoints
 from harness.scratch.run import Run
@@ -18,7 +18,8 @@ class LocalProvider(ScratchProvider):
 
     ``role`` names the environment inside the run (``scratch`` for the restore target,
     ``source`` for a reference deployment), so that both can live in one run directory.
-    ``postgres_settings`` are extra ``-c`` settings (e.g. WAL archiving for a source).
+    ``postgres_settings`` are extra ``-c`` settings (e.g. WAL archiving for a source),
+    ``postgres_env`` extra environment for the server (e.g. a simulated clock).
     """
 
     name = "local"
@@ -27,7 +28,8 @@ class LocalProvider(ScratchProvider):
                  stores: tuple[str, ...] = STORES,
                  postgres_settings: dict[str, str] | None = None,
                  postgres_major: int | None = None,
-                 postgres_initdb_args: list[str] | None = None) -> None:
+                 postgres_initdb_args: list[str] | None = None,
+                 postgres_env: dict[str, str] | None = None) -> None:
         super().__init__()
         unknown = set(stores) - set(STORES)
         if unknown:
@@ -39,6 +41,7 @@ class LocalProvider(ScratchProvider):
         self.stores = stores
         self.postgres_settings = postgres_settings or {}
         self.postgres_initdb_args = postgres_initdb_args or []
+        self.postgres_env = postgres_env or {}
         self.postgres_major = postgres_major or config.postgres_version
         self.postgres: LocalPostgres | None = None
         self.seaweed: LocalSeaweed | None = None
@@ -52,7 +55,8 @@ class LocalProvider(ScratchProvider):
             self.postgres = LocalPostgres(self.run, inst, name=f"{self.role}-postgres",
                                           os_user=cfg.os_user, settings=self.postgres_settings,
                                           stop_timeout=cfg.stop_timeout,
-                                          initdb_args=self.postgres_initdb_args)
+                                          initdb_args=self.postgres_initdb_args,
+                                          env=self.postgres_env)
             self._servers.append(self.postgres)
         if "objects" in self.stores:
             self.seaweed = LocalSeaweed(self.run, name=f"{self.role}-seaweedfs",

@@ -19,7 +19,7 @@ from typing import Protocol
 
 from harness.errors import ServerNotFound, ServerStartError
 from harness.scratch.endpoints import PostgresEndpoint, S3Endpoint, WarehouseEndpoint
-from harness.scratch.pgbin import PgInstallation
+from harness.tools.pgbin import PgInstallation
 from harness.scratch.ports import distinct_free_ports, free_port
 from harness.scratch.process import ServerProcess, tail
 from harness.scratch.run import Run
@@ -108,10 +108,12 @@ class LocalPostgres(_ChildServer):
     def __init__(self, run: Run, inst: PgInstallation, *, name: str = "postgres",
                  os_user: str = "", settings: dict[str, str] | None = None,
                  stop_timeout: float = 10.0, password: str | None = None,
-                 initdb_args: list[str] | None = None) -> None:
+                 initdb_args: list[str] | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.name = name
         self.run = run
         self.inst = inst
+        self.env = env or {}
         self.initdb_args = initdb_args or []
         self.user = unprivileged_user(os_user)
         self.settings = settings or {}
@@ -161,7 +163,7 @@ class LocalPostgres(_ChildServer):
             argv += ["-c", f"{key}={value}"]
         self.process = ServerProcess(
             name=f"PostgreSQL {self.inst.version} ({self.name})", argv=argv, run_id=self.run.run_id,
-            log_path=self.base / "server.log", user=self.user,
+            log_path=self.base / "server.log", user=self.user, env=self.env,
             # SIGINT is PostgreSQL's "fast" shutdown: it does not wait for clients to leave.
             stop_signal=signal.SIGINT, stop_timeout=self.stop_timeout)
         self.process.start()

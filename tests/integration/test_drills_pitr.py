@@ -28,7 +28,7 @@ def drill(reference, run_root: Path, reports: Path, target: str) -> dict:
 def test_pitr_check_passes_at_a_real_target_and_fails_beyond_the_archive(
         reference, run_root: Path, tmp_path: Path) -> None:
     run2 = reference.meta["backup_runs"][1]
-    ok = drill(reference, run_root, tmp_path / "ok", run2["real_time"])
+    ok = drill(reference, run_root, tmp_path / "ok", run2["server_time"])
     pitr = ok["checks"]["restore.pitr"]
     assert pitr["verdict"] == "pass", ok["output"][-3000:]
     assert "recovery stopping before commit" in pitr["message"]

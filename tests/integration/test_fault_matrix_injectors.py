@@ -30,10 +30,10 @@ from harness.catalog.posture import PostureChecker
 from harness.catalog.source import DirectorySource
 from harness.config import BackupsConfig, resolve
 from harness.crypto import betterauth, dapr, license
-from harness.restore.dumpinfo import read_dump_header
+from harness.tools.dumpinfo import read_dump_header
 from harness.restore.pitr import start_pitr
 from harness.restore.postgres import RestoreError, inspect_dump
-from harness.scratch import pgbin
+from harness.tools import pgbin
 from harness.scratch.local import LocalProvider
 from harness.scratch.run import Run
 from tests.conftest import private_run_root

@@ -31,13 +31,14 @@ from hypothesis import strategies as st
 from psycopg import sql
 
 import fixtures.faults as catalogue
+from fixtures.backup.clock import SimulatedClock
 from fixtures.backup.producer import BackupProducer
 from fixtures.reference.build import source_fingerprint
 from fixtures.reference.deploy import apply_batch, create_databases
 from fixtures.reference.model import Blob, ReferenceModel, Scale, Settings
 from fixtures.reference.schema import DATABASES
 from harness.catalog.catalog import Catalog
-from harness.catalog.layout import DEFAULT_LAYOUT
+from harness.layout import DEFAULT_LAYOUT
 from harness.catalog.source import DirectorySource
 from harness.config import BackupsConfig, resolve
 from harness.fingerprint import objects_fingerprint, postgres_fingerprint, warehouse_fingerprint
@@ -133,16 +134,26 @@ def root() -> Iterator[Path]:
         yield path
 
 
-def environment(root: Path, role: str) -> Iterator[Endpoints]:
+def environment(root: Path, role: str, env: dict[str, str] | None = None
+                ) -> Iterator[Endpoints]:
     cfg = resolve(environ={}, arguments={"scratch": {"root": str(root),
                                                      "sweep_on_start": False}})
-    with LocalProvider(cfg.scratch, Run.create(root), role=role) as provider:
+    with LocalProvider(cfg.scratch, Run.create(root), role=role,
+                       postgres_env=env) as provider:
         yield provider.endpoints
 
 
 @pytest.fixture(scope="module")
-def source_env(root: Path) -> Iterator[Endpoints]:
-    yield from environment(root, "source")
+def source_clock(root: Path) -> SimulatedClock:
+    """The source's simulated clock: each backup run happens on its own day."""
+    folder = root / "clock"
+    folder.mkdir(mode=0o755)
+    return SimulatedClock(folder)
+
+
+@pytest.fixture(scope="module")
+def source_env(root: Path, source_clock: SimulatedClock) -> Iterator[Endpoints]:
+    yield from environment(root, "source", source_clock.env())
 
 
 @pytest.fixture(scope="module")
@@ -213,23 +224,28 @@ def backup_run(producer: BackupProducer, at: dt.datetime) -> None:
         os.utime(path, (at.timestamp(), at.timestamp()))
 
 
-def build(state: State, ep: Endpoints, backups: Path) -> tuple[ReferenceModel, dict[str, Any]]:
+def build(state: State, ep: Endpoints, backups: Path, clock: SimulatedClock
+          ) -> tuple[ReferenceModel, dict[str, Any]]:
     """Load ``state`` into the (reset) source, back it up daily; return the model and the
     source's fingerprint at the last backup."""
     reset(ep)
     anchor = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     model = ReferenceModel(seed=state.seed, scale=state.scale, anchor=anchor, days=state.days,
                            admin_password=state.password, settings=SETTINGS)
+    # A new history on the shared source: its clock goes back to before the first day.
+    clock.set(model.backup_time(0) - dt.timedelta(hours=12), backward_ok=True)
     create_databases(ep)
     backups.mkdir(parents=True)
     os.chmod(backups, 0o755)
-    producer = BackupProducer(ep, backups, settings=SETTINGS, master_key=model.master_key)
+    producer = BackupProducer(ep, backups, settings=SETTINGS, master_key=model.master_key,
+                              clock_env=clock.env())
     for day in range(state.days):
         batch = model.initial() if day == 0 else model.day(day)
         rename(batch, state.names)
         if day == 0:
             add_large_blob(model, batch, state.large_blob)
         apply_batch(ep, batch, SETTINGS)
+        clock.set(model.backup_time(day))
         backup_run(producer, model.backup_time(day))
     return model, source_fingerprint(ep, SETTINGS)
 
@@ -253,10 +269,11 @@ def restored_fingerprint(ep: Endpoints) -> dict[str, Any]:
 @given(state=states(valid_platform=False))
 def test_any_state_round_trips_through_backup_and_restore(state: State, source_env: Endpoints,
                                                           scratch_env: Endpoints,
-                                                          root: Path) -> None:
+                                                          root: Path,
+                                                          source_clock: SimulatedClock) -> None:
     work = Path(tempfile.mkdtemp(prefix="r", dir=root))
     try:
-        _model, expected = build(state, source_env, work / "backups")
+        _model, expected = build(state, source_env, work / "backups", source_clock)
         reset(scratch_env)
         cfg = BackupsConfig(source=str(work / "backups"))
         rs = Catalog(DirectorySource(work / "backups"), cfg).choose_restore_set()
@@ -280,12 +297,13 @@ def test_any_state_round_trips_through_backup_and_restore(state: State, source_e
 @given(state=states(valid_platform=True),
        fault=st.sampled_from([n for n in catalogue.NAMES if n not in PITR_FAULTS]))
 def test_any_fault_in_any_state_is_caught(state: State, fault: str, source_env: Endpoints,
-                                          editors: tuple[Any, Any], root: Path) -> None:
+                                          editors: tuple[Any, Any], root: Path,
+                                          source_clock: SimulatedClock) -> None:
     event(f"fault {fault}")
     work = Path(tempfile.mkdtemp(prefix="d", dir=root))
     os.chmod(work, 0o755)
     try:
-        model, _ = build(state, source_env, work / "backups")
+        model, _ = build(state, source_env, work / "backups", source_clock)
         meta = {"seed": state.seed, "admin_email": SETTINGS.admin_email,
                 "settings": dataclasses.asdict(SETTINGS)}
         inputs = catalogue.Inputs(meta=meta, editor=editors[0], editor18=editors[1],

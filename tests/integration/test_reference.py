@@ -12,10 +12,10 @@ import pytest
 
 from fixtures.reference.schema import BETTER_AUTH, DATABASES
 from harness import betterauth_node
-from harness.catalog.layout import DEFAULT_LAYOUT
+from harness.layout import DEFAULT_LAYOUT
 from harness.config import resolve
 from harness.crypto import dapr
-from harness.scratch import pgbin
+from harness.tools import pgbin
 from harness.scratch.local import LocalProvider
 from harness.scratch.run import Run
 

@@ -19,7 +19,7 @@ from harness.errors import DrillError
 from harness.fingerprint import objects_fingerprint, postgres_fingerprint, warehouse_fingerprint
 from harness.restore.engine import describe_timing
 from harness.restore.postgres import RestoreError, inspect_dump
-from harness.scratch import pgbin
+from harness.tools import pgbin
 from harness.scratch.local import LocalProvider
 from harness.scratch.run import Run
 from harness.scratch.session import ScratchSession

@@ -115,7 +115,7 @@ def test_pitr_from_the_catalogue_reproduces_a_backup_run(reference, run_root, me
     run2 = reference.meta["backup_runs"][1]
     cfg = resolve(environ={}, arguments={"backups": {"source": str(reference.backups)},
                                          "scratch": {"root": str(run_root)},
-                                         "drill": {"pitr_target": run2["real_time"]}})
+                                         "drill": {"pitr_target": run2["server_time"]}})
     source, catalog = open_catalog(cfg)
     run = Run.create(run_root)
     server, proof = restore_pitr(cfg, source, catalog, run, run.subdir("staging"))

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from harness.catalog.patterns import PathPattern, timestamp_regex
+from harness.layout import PathPattern, timestamp_regex
 from harness.errors import ConfigError
 
 UTC = dt.timezone.utc

@@ -92,6 +92,7 @@ class FakeAuth(BaseHTTPRequestHandler):
     set_cookie = True
     honour_session = True
     signin_status = 200
+    role = "admin"
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -115,7 +116,7 @@ class FakeAuth(BaseHTTPRequestHandler):
         if body["password"] != PASSWORD and not self.accept_any:
             return self.reply(401, {"code": "INVALID_EMAIL_OR_PASSWORD"})
         cookie = "better-auth.session_token=tok.sig; Path=/; HttpOnly" if self.set_cookie else None
-        self.reply(200, {"token": "tok", "user": {"email": body["email"], "role": "admin"}},
+        self.reply(200, {"token": "tok", "user": {"email": body["email"], "role": self.role}},
                    cookie)
 
     def do_GET(self) -> None:  # noqa: N802
@@ -123,7 +124,8 @@ class FakeAuth(BaseHTTPRequestHandler):
             return self.reply(404, {})
         ok = self.honour_session and "better-auth.session_token=tok.sig" in (
             self.headers.get("Cookie") or "")
-        self.reply(200, {"session": {"id": "s"}, "user": {"email": CREDS.email}} if ok else None)
+        self.reply(200, {"session": {"id": "s"}, "user": {"email": CREDS.email,
+                                                          "role": self.role}} if ok else None)
 
 
 @pytest.fixture()
@@ -162,6 +164,26 @@ def test_http_signin_fails_and_says_why(server: Any, setting: dict[str, Any],
         setattr(handler, k, v)
     out = check_http_signin(f"{base}/api/auth", CREDS)
     assert not out.ok and expected in out.message
+
+
+def test_http_signin_of_a_non_admin_fails_naming_the_role(server: Any) -> None:
+    base, handler = server
+    handler.role = "member"
+    out = check_http_signin(f"{base}/api/auth", CREDS)
+    assert not out.ok and "is not an admin: its role is 'member'" in out.message
+    assert out.measured["role"] == "member" and "admin.email" in (out.remedy or "")
+    handler.role = "user,admin"
+    assert check_http_signin(f"{base}/api/auth", CREDS).ok
+    assert not check_http_signin(f"{base}/api/auth", CREDS, admin_roles=["owner"]).ok
+
+
+def test_offline_role_mismatch_blames_the_role_not_the_password() -> None:
+    out = check_admin_offline([admin(role="member")], CREDS, admin_roles=["admin"], now=NOW)
+    assert not out.ok and "not an admin: its role is 'member'" in out.message
+    assert "admin.password" not in (out.remedy or "") and "role" in (out.remedy or "")
+    wrong = check_admin_offline([admin(role="member")], AdminCredentials(CREDS.email, "nope"),
+                                admin_roles=["admin"], now=NOW)
+    assert "admin.password" in (wrong.remedy or "")
 
 
 def test_wrong_admin_password_is_a_failure_not_unverified(server: Any) -> None:

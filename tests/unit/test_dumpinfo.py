@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import DrillError
-from harness.restore.dumpinfo import parse_toc_listing, read_dump_header
+from harness.tools.dumpinfo import parse_toc_listing, read_dump_header
 
 
 def header_bytes(server: str = "18.4", dumper: str = "18.4", db: str = "auth") -> bytes:

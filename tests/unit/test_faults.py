@@ -22,7 +22,7 @@ from fixtures.faults import FaultContext, FaultError, Inputs, copy_backups, tree
 from fixtures.faults.base import Expectation
 from fixtures.faults.files import compressed_chunks
 from fixtures.faults.warehouse import count_rows, parse_inserts, truncate_rows
-from harness.catalog.layout import DEFAULT_LAYOUT
+from harness.layout import DEFAULT_LAYOUT
 from harness.crypto import dapr
 
 DBS = ("auth", "agentic", "analytics", "cortex", "ontology")
@@ -34,7 +34,9 @@ SEG = 1 << 20
 # The classes of broken backup the catalogue must cover, one stable name per class.
 REQUIRED_CLASSES = {
     "truncated dump": "dump-truncated", "flipped bytes": "dump-bytes-flipped",
-    "one dump missing": "dump-missing", "dump from an older run": "dump-skewed",
+    "one dump missing": "dump-missing",
+    **{f"{db} dump from an older run": f"dump-skewed-{db}"
+       for db in ("auth", "agentic", "analytics", "cortex", "ontology")},
     "set older than the cadence": "set-stale", "missing WAL segment": "wal-segment-missing",
     "WAL ends before the PITR target": "wal-ends-early",
     "base-backup file altered": "basebackup-altered", "master key missing": "masterkey-missing",
@@ -261,14 +263,18 @@ def test_dump_missing_removes_one_database_of_the_newest_run(source: Path,
     assert all(dump(ctx.backups, r, "cortex").exists() for r in RUNS[:-1])
 
 
-def test_dump_skewed_puts_the_previous_days_file_under_todays_name(source: Path,
-                                                                   tmp_path: Path) -> None:
-    ctx = inject("dump-skewed", source, tmp_path)
-    db = ctx.details["database"]
+@pytest.mark.parametrize("db", ["auth", "agentic", "analytics", "cortex", "ontology"])
+def test_dump_skewed_puts_the_oldest_runs_file_under_todays_name(source: Path, tmp_path: Path,
+                                                                  db: str) -> None:
+    ctx = inject(f"dump-skewed-{db}", source, tmp_path)
+    assert ctx.details["database"] == db
     skewed = dump(ctx.backups, RUNS[-1], db)
-    assert skewed.read_bytes() == dump(source, RUNS[-2], db).read_bytes()
+    assert skewed.read_bytes() == dump(source, RUNS[0], db).read_bytes()
     assert skewed.stat().st_mtime == dump(source, RUNS[-1], db).stat().st_mtime
-    assert ctx.details["from_run"] == RUNS[-2]
+    assert ctx.details["from_run"] == RUNS[0]
+    others = [d for d in DBS if d != db]
+    assert all(dump(ctx.backups, RUNS[-1], d).read_bytes() == dump(source, RUNS[-1], d)
+               .read_bytes() for d in others)
 
 
 def test_set_stale_drops_runs_until_the_newest_is_older_than_the_cadence(

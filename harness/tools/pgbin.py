@@ -59,7 +59,7 @@ def _candidate_dirs() -> list[tuple[Path, str]]:
     dirs: list[tuple[Path, str]] = []
     for entry in filter(None, os.environ.get(EXTRA_BINDIRS_ENV, "").split(":")):
         dirs.append((Path(entry), EXTRA_BINDIRS_ENV))
-    # Builds assembled by scripts/setup.sh (harness.scratch.assemble): pgvector + amcheck.
+    # Builds assembled by scripts/setup.sh (harness.tools.assemble): pgvector + amcheck.
     for sub in sorted((Path(sys.prefix) / "pgsql").glob("pg*/*/*/bin")):
         dirs.append((sub, "assembled: pip build + contrib amcheck"))
     for wheel in _WHEELS:

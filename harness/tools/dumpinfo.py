@@ -9,6 +9,7 @@ restores anything. The layout follows pg_dump's ``WriteHead`` (custom format, an
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,18 @@ class DumpHeader:
     server_version: str  # "Dumped from database version"
     pg_dump_version: str  # "Dumped by pg_dump version"
     created: str  # archive creation time as written (local time of the dumping host)
+    isdst: int = -1  # the dumping host's daylight-saving flag at that time (-1: unknown)
+
+    def created_at(self, zone: dt.tzinfo) -> dt.datetime | None:
+        """The creation time, read as local time of ``zone`` (pg_dump writes no zone)."""
+        try:
+            naive = dt.datetime.strptime(self.created, "%Y-%m-%d %H:%M:%S")
+        except ValueError:
+            return None
+        # An ambiguous hour (the one repeated when clocks go back) is resolved by the
+        # daylight-saving flag the dumping host recorded.
+        local = naive.replace(tzinfo=zone, fold=0 if self.isdst > 0 else 1)
+        return local.astimezone(dt.timezone.utc)
 
     @property
     def server_major(self) -> int:
@@ -77,20 +90,28 @@ class _Reader:
         return self.take(n).decode("utf-8", errors="replace")
 
 
+HEADER_BYTES = 4096  # enough for any pg_dump header: fixed fields and three short strings
+
+
 def read_dump_header(path: str | Path) -> DumpHeader:
     """Parse the header of a custom-format dump file or a directory-format dump folder."""
     p = Path(path)
     target = p / "toc.dat" if p.is_dir() else p
     try:
         with target.open("rb") as fh:
-            data = fh.read(4096)
+            data = fh.read(HEADER_BYTES)
     except OSError as exc:
         raise DrillError(f"cannot read dump: {exc}", store="postgres", path=str(p)) from exc
+    return parse_dump_header(data, str(p))
+
+
+def parse_dump_header(data: bytes, path: str) -> DumpHeader:
+    """Parse the first bytes of a pg_dump archive (see :data:`HEADER_BYTES`)."""
     if not data.startswith(b"PGDMP"):
         kind = "a plain SQL script" if data[:2] == b"--" else "not a pg_dump archive"
         raise DrillError(f"the file is {kind} (no PGDMP signature)", store="postgres",
-                         path=str(p), remedy="take dumps with pg_dump -Fc (or -Fd)")
-    r = _Reader(data, str(p))
+                         path=path, remedy="take dumps with pg_dump -Fc (or -Fd)")
+    r = _Reader(data, path)
     r.pos = 5
     version = (r.byte(), r.byte(), r.byte())
     r.int_size = r.byte()
@@ -100,13 +121,14 @@ def read_dump_header(path: str | Path) -> DumpHeader:
         r.byte()  # compression algorithm
     else:
         r.int_()  # compression level
-    sec, minute, hour, mday, mon, year, _isdst = (r.int_() for _ in range(7))
+    sec, minute, hour, mday, mon, year, isdst = (r.int_() for _ in range(7))
     dbname = r.str_()
     server = r.str_()
     dumper = r.str_()
     created = f"{year + 1900:04d}-{mon + 1:02d}-{mday:02d} {hour:02d}:{minute:02d}:{sec:02d}"
-    return DumpHeader(path=str(p), archive_version=version, format=fmt, dbname=dbname,
-                      server_version=server, pg_dump_version=dumper, created=created)
+    return DumpHeader(path=path, archive_version=version, format=fmt, dbname=dbname,
+                      server_version=server, pg_dump_version=dumper, created=created,
+                      isdst=isdst)
 
 
 @dataclass(frozen=True)

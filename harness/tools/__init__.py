@@ -1,0 +1,1 @@
+"""PostgreSQL client tools: where the binaries are, the assembled build, dump headers."""
