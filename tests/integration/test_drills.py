@@ -137,6 +137,7 @@ class DrillRun:
     seconds: float
     evidence: dict[str, Any]
     facts: dict[str, Any]
+    folder: Path | None = None  # the report folder the run wrote
 
     @property
     def checks(self) -> dict[str, dict[str, Any]]:
@@ -338,7 +339,8 @@ def run_drills(name: str, config: Path, work: Path, *, sets: dict[str, str],
     found = sorted(reports.glob("*/evidence.json"))
     evidence = json.loads(found[-1].read_text()) if found else {}
     return DrillRun(name=name, returncode=proc.returncode, output=output,
-                    seconds=time.monotonic() - t0, evidence=evidence, facts=facts)
+                    seconds=time.monotonic() - t0, evidence=evidence, facts=facts,
+                    folder=found[-1].parent if found else None)
 
 
 @dataclasses.dataclass

@@ -201,3 +201,48 @@ def test_open_source_picks_the_implementation(tmp_path: Path) -> None:
     assert isinstance(s3, S3Source) and (s3.bucket, s3.prefix) == ("bk", "pre")
     assert s3.client.meta.endpoint_url == "http://127.0.0.1:1"
     assert s3.client.meta.config.s3["addressing_style"] == "path"
+
+
+def test_an_s3_endpoint_that_accepts_no_connection_fails_once_fast_and_says_how_long() -> None:
+    import socket
+    import time
+
+    from harness.errors import EXIT_NOT_STARTED, SourceUnavailable
+
+    # A listener whose backlog is full: further connections are never accepted.
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        c = socket.socket()
+        c.setblocking(False)
+        try:
+            c.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        fillers.append(c)
+    try:
+        cfg = BackupsConfig(source="s3://backups/prod", s3_endpoint=f"http://127.0.0.1:{port}",
+                            s3_access_key="ak", s3_secret_key="sk",
+                            connect_timeout_seconds=1, connect_attempts=2)
+        source = S3Source.from_config(cfg)
+        t0 = time.monotonic()
+        with pytest.raises(SourceUnavailable) as first:
+            source.list_entries("postgres")
+        waited = time.monotonic() - t0
+        assert 1.5 <= waited < 15
+        assert "accepted no connection: waited" in first.value.message
+        assert "2 attempt(s) of up to 1 s" in first.value.message
+        assert first.value.exit_code == EXIT_NOT_STARTED
+        t1 = time.monotonic()
+        with pytest.raises(SourceUnavailable):
+            source.children("warehouse")
+        with pytest.raises(SourceUnavailable):
+            source.stat("master-key/master-key.backup.yaml")
+        assert time.monotonic() - t1 < 0.5  # known unreachable: no second wait
+    finally:
+        for c in fillers:
+            c.close()
+        server.close()
