@@ -244,8 +244,9 @@ def build(state: State, ep: Endpoints, backups: Path, clock: SimulatedClock
         rename(batch, state.names)
         if day == 0:
             add_large_blob(model, batch, state.large_blob)
+        clock.advance_to(batch.newest())
         apply_batch(ep, batch, SETTINGS)
-        clock.set(model.backup_time(day))
+        clock.advance_to(model.backup_time(day))
         backup_run(producer, model.backup_time(day))
     return model, source_fingerprint(ep, SETTINGS)
 
