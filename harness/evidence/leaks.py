@@ -8,9 +8,10 @@ it enters a report and :func:`scan_for_secrets` proves afterwards that none is l
 A secret can also leak in part: an error quoting one line of a key file carries a piece of
 the key. Any run of :data:`FRAGMENT` or more characters of a secret's raw, base64, base64url
 or hex spelling counts as a leak, and is masked and searched for like the whole. Raw-spelling
-pieces are taken only from secrets that look random (key material, generated passwords):
-eight characters of a password made of words ("correct-horse...") occur in ordinary prose, so
-such a password is searched for whole, and its encoded spellings in pieces.
+pieces are taken only from secrets that look random (key material, generated tokens) and
+only where they mix kinds of character: eight characters of a password made of words
+("correct-horse...", "evidence-secret-key-1") occur in ordinary prose, so such a password is
+searched for whole, and its encoded spellings in pieces.
 """
 
 from __future__ import annotations
@@ -86,29 +87,42 @@ def secret_forms(secret: str | bytes) -> dict[str, bytes]:
 
 
 def looks_random(secret: str | bytes) -> bool:
-    """True for key material: bytes, or text long enough and mixing character classes."""
+    """True for key material: binary bytes, or text of 12+ characters mixing lower case,
+    upper case and digits (a generated token). "evidence-secret-key-1" is not: pieces of it
+    ("evidence") are ordinary words."""
     if isinstance(secret, bytes):
         try:
             secret = secret.decode("ascii")
         except UnicodeDecodeError:
             return True  # binary key material
-    if len(secret) < 12:
-        return False
-    classes = sum(any(test(c) for c in secret) for test in
-                  (str.islower, str.isupper, str.isdigit, lambda c: not c.isalnum()))
-    return classes >= 3
+    return (len(secret) >= 12 and any(c.islower() for c in secret)
+            and any(c.isupper() for c in secret) and any(c.isdigit() for c in secret))
+
+
+def _mixed(piece: bytes) -> bool:
+    """A piece of text mixing at least two kinds of character (not a plain word)."""
+    kinds = (bytes.islower, bytes.isupper, bytes.isdigit)
+    found = sum(any(test(bytes([b])) for b in piece) for test in kinds)
+    found += any(not bytes([b]).isalnum() for b in piece)
+    return found >= 2
 
 
 def secret_fragments(secret: str | bytes) -> set[bytes]:
     """Every :data:`FRAGMENT`-character piece of the secret's spellings that counts as a leak."""
     forms = secret_forms(secret)
-    names = _FRAGMENT_FORMS if looks_random(secret) else _FRAGMENT_FORMS[1:]
     pieces: set[bytes] = set()
-    for name in names:
+    for name in _FRAGMENT_FORMS:
         form = forms.get(name)
         if not form or len(form) < FRAGMENT:
             continue
-        pieces.update(form[i:i + FRAGMENT] for i in range(len(form) - FRAGMENT + 1))
+        if name == "raw" and not looks_random(secret):
+            continue
+        for i in range(len(form) - FRAGMENT + 1):
+            piece = form[i:i + FRAGMENT]
+            # A raw piece of text that is one plain word occurs in prose by chance.
+            if name == "raw" and piece.isascii() and not _mixed(piece):
+                continue
+            pieces.add(piece)
     return pieces
 
 

@@ -366,6 +366,8 @@ def deployed_platform(stack: ExitStack, reference: Any, root: Path) -> Deployed:
     ba.migrate(pg.dsn("auth"))
     admin = tomllib.loads(reference.drill_config.read_text())["admin"]
     ba.signup(pg.dsn("auth"), admin["email"], admin["password"], "Drill Admin")
+    with psycopg.connect(pg.dsn("auth"), autocommit=True) as conn:  # the platform's admin
+        conn.execute('UPDATE "user" SET role = %s WHERE email = %s', ("admin", admin["email"]))
     server = stack.enter_context(ba.serve(pg.dsn("auth")))
     return Deployed(url=server.base_url)
 

@@ -93,3 +93,28 @@ def test_a_run_with_known_secrets_leaks_none_of_them(tmp_path: Path) -> None:
     evidence = json.loads((safe / "evidence.json").read_text())
     assert evidence["config"]["admin"]["password"] == "***"
     assert evidence["config"]["evidence"]["sign_key"] == "***"
+
+
+def test_a_piece_of_eight_characters_of_a_key_is_a_leak(tmp_path: Path) -> None:
+    data_line = base64.b64encode(base64.b64encode(MASTER_KEY)).decode()  # the Secret's data
+    token = "Tq3vX9pLm2ZrW8kYd4Hs"  # a generated password
+    for secret, piece in ((MASTER_KEY, base64.b64encode(MASTER_KEY)[5:13]),
+                          (MASTER_KEY, MASTER_KEY.hex()[10:18].encode()),
+                          (data_line, data_line[0:8].encode()),
+                          (token, token[4:12].encode())):
+        path = tmp_path / "report.txt"
+        path.write_bytes(b"yaml error near: " + piece + b" (line 3)")
+        found = scan_for_secrets(path, {"secret": secret})
+        assert found and found[0].form == "a 8-character piece", (secret, piece)
+        assert piece not in Redactor([secret]).text(path.read_text()).encode()
+    path = tmp_path / "report.txt"
+    path.write_bytes(b"token prefix " + token[4:11].encode())  # 7 characters: not a leak
+    assert scan_for_secrets(path, {"secret": token}) == []
+
+
+def test_words_of_a_word_password_are_not_mistaken_for_a_leak(tmp_path: Path) -> None:
+    path = tmp_path / "report.txt"
+    path.write_bytes(b"the evidence was written; secret-key rotation is documented")
+    assert scan_for_secrets(path, {"s3": "evidence-secret-key-1"}) == []
+    path.write_bytes(b"value " + base64.b64encode(b"evidence-secret-key-1")[4:12])
+    assert scan_for_secrets(path, {"s3": "evidence-secret-key-1"})  # encoded pieces count

@@ -1,0 +1,25 @@
+"""The one place an S3 client is built (backup sources, scratch stores, evidence)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def s3_client(*, endpoint: str = "", access_key: str = "", secret_key: str = "",
+              region: str = "us-east-1", connect_timeout: float = 10.0,
+              read_timeout: float = 120.0, attempts: int = 3) -> Any:
+    """A boto3 S3 client: path-style addressing when an endpoint is given (SeaweedFS, MinIO),
+    boto3's default credential chain when no key is given, bounded connection retries."""
+    import boto3
+    from botocore.config import Config
+
+    kwargs: dict[str, Any] = {"region_name": region or None}
+    if endpoint:
+        kwargs["endpoint_url"] = endpoint
+    if access_key:
+        kwargs["aws_access_key_id"] = access_key
+        kwargs["aws_secret_access_key"] = secret_key
+    config = Config(s3={"addressing_style": "path"} if endpoint else {},
+                    retries={"max_attempts": attempts, "mode": "standard"},
+                    connect_timeout=connect_timeout, read_timeout=read_timeout)
+    return boto3.client("s3", config=config, **kwargs)
