@@ -25,6 +25,7 @@ from typing import Any, get_type_hints
 
 from harness.errors import ConfigError
 from harness.layout import Layout
+from harness.records import DATABASES
 
 ENV_PREFIX = "SCRYDON_DRILL_"
 # Environment variables with the prefix that are not configuration keys.
@@ -149,7 +150,7 @@ class BackupsConfig:
                                             "endpoint to accept a connection (per attempt)")
     connect_attempts: int = _field(2, "connection attempts to the backup source's S3 endpoint "
                                    "before giving up")
-    databases: str = _field("auth,agentic,analytics,cortex,ontology",
+    databases: str = _field(",".join(DATABASES),
                             "databases that must restore together (comma-separated)")
     max_skew_hours: float = _field(6.0, "largest allowed time gap between members of a set")
     dump_max_age_hours: float = _field(26.0, "newest dump no older than this (a day + slack)")

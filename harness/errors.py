@@ -10,6 +10,8 @@ backup is not an unreachable source, and neither is a mistyped setting.
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 #: The exit codes of ``scrydon-drill`` and of drill runs, for pipelines.
 EXIT_PASSED = 0  # every check passed
 EXIT_FAILED = 1  # a check failed: the backups (or the restored platform) are not good
@@ -113,3 +115,30 @@ class ToolMissing(DrillError):
     """A program the drill needs is not installed."""
 
     exit_code = EXIT_NOT_STARTED
+
+
+class RestoreError(DrillError):
+    """A store could not be restored; the message says what and why."""
+
+
+class CouldNotVerify(DrillError):
+    """A check could not be carried out (missing credentials, unreachable store, missing
+    tool): the ``could-not-verify`` verdict, never a silent pass.
+
+    The pytest plugin turns it into a *failed* test report, so neither pytest's exit code nor
+    JUnit counts it as a pass; only ``--drill-allow-unverified`` turns it into a skip.
+    """
+
+    exit_code = EXIT_UNVERIFIED
+
+    def __init__(self, reason: str, *, remedy: str | None = None) -> None:
+        super().__init__(reason, remedy=remedy)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason + (f" — {self.remedy}" if self.remedy else "")
+
+
+def could_not_verify(reason: str, *, remedy: str | None = None) -> NoReturn:
+    """Stop the current check with a could-not-verify verdict."""
+    raise CouldNotVerify(reason, remedy=remedy)

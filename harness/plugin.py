@@ -134,7 +134,7 @@ def drill_restored(drill_config: DrillConfig, scratch_factory: ScratchFactory,
     newest cannot be restored; the effective RPO loss is kept. No configured backup source
     is could-not-verify; a source without usable backups fails every check that needs it.
     """
-    from harness.checks.verdict import could_not_verify
+    from harness.errors import could_not_verify
     from harness.drill import open_catalog, restore_latest
 
     if not drill_config.backups.source:

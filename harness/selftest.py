@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from fixtures.faults import Fault, FaultContext
     from harness.config import DrillConfig
-    from harness.evidence.record import RunRecord
+    from harness.records import RunRecord
 
 CLEAN = "clean"
 # Cell codes of the matrix (ASCII: they go to terminals, Markdown and JUnit alike).
@@ -473,7 +473,7 @@ def selftest_record(matrix: Matrix, config: DrillConfig | None = None) -> RunRec
     import socket
 
     from harness import __version__
-    from harness.evidence.record import CheckResult, Phase, RunRecord, utcnow
+    from harness.records import CheckResult, Phase, RunRecord, utcnow
     from harness.scratch.run import new_run_id
 
     started = utcnow() - dt.timedelta(seconds=matrix.seconds)

@@ -9,9 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from harness.evidence.record import LineageItem
+from harness.records import LineageItem
 
-DATABASES = ("auth", "agentic", "analytics", "cortex", "ontology")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from harness.checks.verdict import could_not_verify
+from harness.errors import could_not_verify
 from harness.errors import DrillError
 
 if TYPE_CHECKING:

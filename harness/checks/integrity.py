@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.checks.base import Outcome, listing, plural
-from harness.checks.verdict import could_not_verify
+from harness.errors import could_not_verify
 
 if TYPE_CHECKING:
     from harness.profile import Integrity

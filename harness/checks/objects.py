@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from harness.checks.base import Outcome, coverage, listing, plural, query
-from harness.checks.verdict import could_not_verify
+from harness.errors import could_not_verify
 
 if TYPE_CHECKING:
     import psycopg

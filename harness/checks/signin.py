@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from harness.checks.base import Outcome, query
-from harness.checks.verdict import could_not_verify
+from harness.errors import could_not_verify
 from harness.crypto.betterauth import MalformedPasswordHash, verify_password
 
 if TYPE_CHECKING:

@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from harness.checks.verdict import CouldNotVerify
-from harness.evidence.record import CheckResult, Phase, RunRecord, utcnow
+from harness.errors import CouldNotVerify
+from harness.records import CheckResult, Phase, RunRecord, utcnow
 
 if TYPE_CHECKING:
     from harness.config import DrillConfig

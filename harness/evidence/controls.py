@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 from harness.errors import ConfigError
-from harness.evidence.record import RunRecord
+from harness.records import RunRecord
 
 CONTROL_FIELDS = ("framework", "ref", "title", "description")
 

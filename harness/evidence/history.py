@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
 
-from harness.evidence.record import RunRecord
+from harness.records import RunRecord
 from harness.evidence.storage import EvidenceStoreError, S3Options, is_s3, join_key, split_s3
 from harness.evidence.views import counts, run_failed, verdict_of
 

@@ -15,7 +15,7 @@ from html import escape
 from typing import Any
 
 from harness.evidence.history import HistoryEntry, Trend
-from harness.evidence.record import CheckResult, Phase, RunRecord
+from harness.records import CheckResult, Phase, RunRecord
 from harness.evidence.views import (
     VERDICT_LABEL,
     backup_age_seconds,

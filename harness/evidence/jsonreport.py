@@ -6,7 +6,7 @@ import json
 from importlib import resources
 from typing import Any
 
-from harness.evidence.record import SCHEMA_VERSION, RunRecord
+from harness.records import SCHEMA_VERSION, RunRecord
 
 SCHEMA_ID = f"urn:scrydon-drill:evidence:{SCHEMA_VERSION}"
 SCHEMA_RESOURCE = "data/evidence.schema.json"

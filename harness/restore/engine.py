@@ -19,7 +19,7 @@ from pathlib import Path
 from harness.catalog.model import Artifact, RestoreSet
 from harness.crypto import dapr
 from harness.errors import DrillError
-from harness.evidence.record import Phase
+from harness.records import Phase
 from harness.restore.objects import ObjectItem, ObjectsRestore, upload_objects
 from harness.restore.postgres import (
     DatabaseRestore,
@@ -28,7 +28,7 @@ from harness.restore.postgres import (
     inspect_dump,
     restore_database,
 )
-from harness.restore.timing import PhaseClock
+from harness.records import PhaseClock
 from harness.restore.warehouse import WarehouseRestore, restore_warehouse
 from harness.scratch.endpoints import Endpoints
 

@@ -20,7 +20,7 @@ import psycopg
 
 from harness.catalog import wal
 from harness.errors import ServerStartError
-from harness.restore.postgres import RestoreError
+from harness.errors import RestoreError
 from harness.tools import compression, pgbin
 from harness.scratch.process import tail
 from harness.scratch.run import Run

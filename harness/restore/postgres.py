@@ -17,14 +17,10 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from harness.errors import DrillError
+from harness.errors import DrillError, RestoreError
 from harness.tools.dumpinfo import DumpHeader, DumpToc, parse_toc_listing, read_dump_header
 from harness.tools import pgbin
 from harness.scratch.endpoints import PostgresEndpoint
-
-
-class RestoreError(DrillError):
-    """A store could not be restored; the message says what and why."""
 
 
 @dataclass

@@ -15,9 +15,9 @@ from harness.errors import ScratchError
 from harness.tools import pgbin
 from harness.scratch.base import ScratchProvider
 from harness.scratch.endpoints import Endpoints, PostgresEndpoint, S3Endpoint, WarehouseEndpoint
+from harness.records import DATABASES
 from harness.scratch.run import Run
 
-DATABASES = ("auth", "agentic", "analytics", "cortex", "ontology")
 
 
 class ExternalProvider(ScratchProvider):

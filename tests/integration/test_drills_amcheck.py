@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from harness.checks.integrity import check_amcheck, run_amcheck
-from harness.checks.verdict import CouldNotVerify
+from harness.errors import CouldNotVerify
 from harness.config import resolve
 from harness.profile import load_profile
 from harness.scratch.local import LocalProvider

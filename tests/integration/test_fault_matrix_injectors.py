@@ -32,7 +32,8 @@ from harness.config import BackupsConfig, resolve
 from harness.crypto import betterauth, dapr, license
 from harness.tools.dumpinfo import read_dump_header
 from harness.restore.pitr import start_pitr
-from harness.restore.postgres import RestoreError, inspect_dump
+from harness.errors import RestoreError
+from harness.restore.postgres import inspect_dump
 from harness.tools import pgbin
 from harness.scratch.local import LocalProvider
 from harness.scratch.run import Run

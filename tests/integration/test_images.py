@@ -117,7 +117,7 @@ def test_postgres_image_has_pgvector_and_amcheck(images: dict[str, ImageInfo],
                                                  measure: Callable[[str], None]) -> None:
     import psycopg
 
-    from harness.scratch.pgbin import find
+    from harness.tools.pgbin import find
 
     password = "pw with 'quote' and \\ backslash"
     container, port = run_container(images["postgres"].tag, port=5432, env={

@@ -18,7 +18,8 @@ from harness.drill import open_catalog, restore_latest, restore_set_into
 from harness.errors import DrillError
 from harness.fingerprint import objects_fingerprint, postgres_fingerprint, warehouse_fingerprint
 from harness.restore.engine import describe_timing
-from harness.restore.postgres import RestoreError, inspect_dump
+from harness.errors import RestoreError
+from harness.restore.postgres import inspect_dump
 from harness.tools import pgbin
 from harness.scratch.local import LocalProvider
 from harness.scratch.run import Run

@@ -14,7 +14,7 @@ from fixtures.backup.producer import BackupProducer, archive_settings, prepare_w
 from fixtures.reference.model import Settings
 from harness.config import resolve
 from harness.restore.pitr import start_pitr
-from harness.restore.postgres import RestoreError
+from harness.errors import RestoreError
 from harness.scratch.local import LocalProvider
 from harness.scratch.run import Run
 from harness.scratch.servers import unprivileged_user

@@ -11,7 +11,8 @@ import pytest
 from harness.config import resolve
 from harness.drill import open_catalog
 from harness.restore.objects import restore_objects
-from harness.restore.postgres import RestoreError, inspect_dump, restore_table
+from harness.errors import RestoreError
+from harness.restore.postgres import inspect_dump, restore_table
 from harness.scratch.local import LocalProvider
 from harness.scratch.run import Run
 from tests.conftest import python

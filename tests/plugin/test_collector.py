@@ -24,8 +24,8 @@ FILES = {"evidence.json", "junit.xml", "report.html", "summary.md", "metrics.pro
 
 MIXED = '''
 import pytest
-from harness.checks.verdict import CouldNotVerify, could_not_verify
-from harness.evidence.record import LineageItem
+from harness.errors import CouldNotVerify, could_not_verify
+from harness.records import LineageItem
 
 
 @pytest.fixture
@@ -184,7 +184,7 @@ def test_allow_unverified_turns_could_not_verify_into_skips_never_passes(driller
 def test_allow_unverified_from_config_lets_an_otherwise_green_run_pass(driller: Driller) -> None:
     driller.pytester.makepyfile(test_drill='''
 import pytest
-from harness.checks.verdict import could_not_verify
+from harness.errors import could_not_verify
 
 @pytest.mark.drill_check(id="signin.admin", title="t")
 def test_ok():

@@ -20,7 +20,7 @@ from tests.plugin.conftest import Driller
 SUITE = '''
 import pytest
 from harness.checks.base import CheckFailed
-from harness.checks.verdict import could_not_verify
+from harness.errors import could_not_verify
 from harness.errors import ConfigError, ScratchError, SourceUnavailable
 
 MODE = {mode!r}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.checks.integrity import AmcheckRun, amcheck_argv, check_amcheck, run_amcheck
-from harness.checks.verdict import CouldNotVerify
+from harness.errors import CouldNotVerify
 from harness.profile import load_profile
 from harness.scratch.endpoints import PostgresEndpoint
 

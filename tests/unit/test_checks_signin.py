@@ -20,7 +20,7 @@ from harness.checks.signin import (
     check_deployed_signin,
     check_http_signin,
 )
-from harness.checks.verdict import CouldNotVerify
+from harness.errors import CouldNotVerify
 from harness.config import resolve
 from harness.crypto.betterauth import hash_password
 from harness.profile import load_profile

@@ -8,7 +8,7 @@ import pytest
 
 from harness.errors import ConfigError
 from harness.evidence.controls import apply_controls, load_catalog
-from harness.evidence.record import CheckResult, RunRecord
+from harness.records import CheckResult, RunRecord
 
 REQUIRED = ["ISO27001:A.8.13", "ISO27001:A.5.30", "ISO27001:A.5.16", "ISO27001:A.8.24",
             "SOC2:A1.2", "SOC2:A1.3", "NIST:CP-4", "NIST:CP-9(1)", "NIST:CP-10", "DORA:Art.12"]

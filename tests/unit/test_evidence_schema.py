@@ -15,7 +15,7 @@ from harness.evidence.jsonreport import (
     render_json,
     schema_errors,
 )
-from harness.evidence.record import SCHEMA_VERSION, RunRecord
+from harness.records import SCHEMA_VERSION, RunRecord
 from harness.evidence.sample import sample_record
 
 

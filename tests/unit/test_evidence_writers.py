@@ -13,7 +13,7 @@ from harness.evidence.htmlreport import render_html
 from harness.evidence.junit import render_junit
 from harness.evidence.markdown import render_markdown
 from harness.evidence.prom import render_metrics
-from harness.evidence.record import CheckResult, RunRecord
+from harness.records import CheckResult, RunRecord
 from harness.evidence.reports import REPORTS, render_all
 from harness.evidence.sample import sample_record
 

@@ -10,7 +10,7 @@ import pytest
 from harness.catalog.posture import PostureReport
 from harness.checks.base import CheckFailed
 from harness.checks.integrity import check_base_backup
-from harness.checks.verdict import CouldNotVerify
+from harness.errors import CouldNotVerify
 from tests.unit.test_catalog_catalog import backups, catalog, day
 
 
