@@ -33,13 +33,13 @@ def _check_id(item: pytest.Item) -> str | None:
 
 
 def _drill_config(config: pytest.Config) -> Any:
-    from harness.evidence.collector import COLLECTOR_KEY
+    from harness.plugin.collector import COLLECTOR_KEY
 
     return config.stash[COLLECTOR_KEY].drill_config()
 
 
 def _notes(config: pytest.Config) -> list[str] | None:
-    from harness.evidence.collector import COLLECTOR_KEY
+    from harness.plugin.collector import COLLECTOR_KEY
 
     collector = config.stash.get(COLLECTOR_KEY, None)
     return None if collector is None else collector.record.notes

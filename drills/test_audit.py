@@ -7,8 +7,8 @@ import pytest
 
 from harness.checks.audit import check_audit, fetch_audit
 from harness.checks.base import Measure, postgres, settle
-from harness.drill import RestoredPlatform
 from harness.profile import Profile
+from harness.restore.result import RestoredPlatform
 
 
 @pytest.mark.drill_check(id="audit.yesterday",

@@ -23,8 +23,8 @@ from harness.checks.consistency import (
 )
 from harness.checks.objects import check_index_objects, fetch_index, list_objects
 from harness.checks.tables import fetch_catalogue
-from harness.drill import RestoredPlatform
 from harness.profile import Profile
+from harness.restore.result import RestoredPlatform
 
 
 @pytest.mark.drill_check(id="consistency.organisations",

@@ -8,8 +8,8 @@ import pytest
 
 from harness.checks.base import Measure, require_restored, settle
 from harness.checks.integrity import check_amcheck, check_base_backup, run_amcheck
-from harness.drill import RestoredPlatform
 from harness.profile import Profile
+from harness.restore.result import RestoredPlatform
 
 
 @pytest.mark.drill_check(id="integrity.amcheck",

@@ -14,8 +14,8 @@ from harness.checks.base import (
     settle,
 )
 from harness.checks.objects import check_documents, fetch_index, s3_reader
-from harness.drill import RestoredPlatform
 from harness.profile import Profile
+from harness.restore.result import RestoredPlatform
 
 
 @pytest.mark.drill_check(id="kb.documents",

@@ -8,8 +8,8 @@ import pytest
 
 from harness.checks.base import Measure, postgres, settle
 from harness.checks.license import check_license, fetch_license_bundle
-from harness.drill import RestoredPlatform
 from harness.profile import Profile
+from harness.restore.result import RestoredPlatform
 
 CONTROLS = ["ISO27001:A.8.13", "ISO27001:A.5.30", "SOC2:A1.3", "NIST:CP-10", "DORA:Art.12"]
 

@@ -12,8 +12,8 @@ from harness.checks.base import (
     warehouse_connector,
 )
 from harness.checks.tables import check_managed_tables, fetch_catalogue, probe_tables
-from harness.drill import RestoredPlatform
 from harness.profile import Profile
+from harness.restore.result import RestoredPlatform
 
 CONTROLS = ["ISO27001:A.8.13", "SOC2:A1.3", "NIST:CP-4", "NIST:CP-10", "DORA:Art.12"]
 

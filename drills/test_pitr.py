@@ -10,7 +10,6 @@ import shutil
 from collections.abc import Iterator
 from typing import Any
 
-
 import psycopg
 import pytest
 

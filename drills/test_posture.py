@@ -14,8 +14,8 @@ import pytest
 
 from harness.catalog.posture import PostureReport, check_posture
 from harness.checks.base import CheckFailed, Measure, postgres
-from harness.drill import RestoredPlatform
 from harness.profile import Profile
+from harness.restore.result import RestoredPlatform
 
 FINDINGS = ("dump-freshness", "dump-retention", "dump-completeness", "wal-continuity",
             "wal-retention", "warehouse-retention", "objects-replica", "master-key")

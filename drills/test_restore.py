@@ -8,7 +8,7 @@ import pytest
 
 from harness.checks.base import Measure, settle
 from harness.checks.restore import check_restore
-from harness.drill import RestoredPlatform
+from harness.restore.result import RestoredPlatform
 
 
 def _settle(platform: RestoredPlatform, store: str, measure: Measure) -> None:

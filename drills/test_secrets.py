@@ -7,8 +7,8 @@ import pytest
 
 from harness.checks.base import Measure, postgres, settle
 from harness.checks.secrets import check_secrets, fetch_secrets
-from harness.drill import RestoredPlatform
 from harness.profile import Profile
+from harness.restore.result import RestoredPlatform
 
 
 @pytest.mark.drill_check(id="secrets.decrypt",

@@ -19,8 +19,8 @@ from harness.checks.signin import (
     check_live_signin,
     fetch_admin,
 )
-from harness.drill import RestoredPlatform
 from harness.profile import Profile
+from harness.restore.result import RestoredPlatform
 
 
 @pytest.mark.drill_check(id="signin.offline",

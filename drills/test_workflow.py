@@ -11,8 +11,8 @@ from harness.checks.workflow import (
     fetch_workflows,
     plan_workflows,
 )
-from harness.drill import RestoredPlatform
 from harness.profile import Profile
+from harness.restore.result import RestoredPlatform
 
 
 @pytest.mark.drill_check(id="workflow.open", title="Workflows exist with intact definitions")

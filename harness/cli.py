@@ -6,13 +6,20 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-from typing import NoReturn
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, NoReturn
 
 from harness import __version__
 from harness.errors import EXIT_CODES, EXIT_INTERRUPTED, EXIT_USAGE, DrillError
 
+if TYPE_CHECKING:
+    from harness.config import DrillConfig
 
-def _config(args: argparse.Namespace) -> object:
+#: Entry-point group of further ``scrydon-drill`` commands: ``register(subparsers, common)``.
+COMMANDS_GROUP = "scrydon_drill.commands"
+
+
+def config_from_args(args: argparse.Namespace) -> DrillConfig:
     from harness import config
 
     cli: config.Layer = {}
@@ -31,7 +38,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     """Remove leftovers of killed runs."""
     from harness.scratch.sweep import sweep
 
-    cfg = _config(args)
+    cfg = config_from_args(args)
     report = sweep(cfg.scratch.root or None, include_kept=args.include_kept,  # type: ignore[attr-defined]
                    only=set(args.run) if args.run else None)
     print(report.summary())
@@ -46,7 +53,7 @@ def cmd_servers(args: argparse.Namespace) -> int:
     """List the server installations the local provider can use."""
     from harness.errors import ServerNotFound
     from harness.tools import pgbin
-    from harness.scratch.servers import find_mariadbd, find_weed
+    from harness.tools.binaries import find_mariadbd, find_weed
 
     for inst in pgbin.installations():
         print(inst.describe())
@@ -63,7 +70,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from harness.scratch.session import ScratchSession
     from harness.signals import teardown_on_signals
 
-    cfg = _config(args)
+    cfg = config_from_args(args)
     with teardown_on_signals():
         session = ScratchSession(cfg)  # type: ignore[arg-type]
         t0 = time.monotonic()
@@ -87,31 +94,6 @@ def cmd_up(args: argparse.Namespace) -> int:
         except BaseException:
             session.close(failed=True)
             raise
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Run the full demo drill on the embedded default environment."""
-    from harness.demo import run_demo
-
-    return run_demo(_config(args), scale=args.scale, days=args.days,  # type: ignore[arg-type]
-                    keep_backups=args.keep_backups)
-
-
-def cmd_reference(args: argparse.Namespace) -> int:
-    """Build the reference deployment and a history of runbook backups of it."""
-    from pathlib import Path
-
-    from fixtures.reference.build import build_reference
-
-    cfg = _config(args)
-    ref = build_reference(Path(args.out), scale=args.scale, days=args.days, seed=args.seed,
-                          config=cfg)  # type: ignore[arg-type]
-    print(f"reference deployment (scale {args.scale}, seed {args.seed}, {args.days} daily "
-          f"backups) built in {ref.seconds:.1f} s")
-    print(f"  backups:      {ref.backups}")
-    print(f"  metadata:     {ref.out / 'meta' / 'reference.json'}")
-    print(f"  drill config: {ref.drill_config}")
-    return 0
 
 
 def cmd_verify_evidence(args: argparse.Namespace) -> int:
@@ -157,12 +139,12 @@ def _with_pitr(cfg: object, target: str) -> object:
 def cmd_restore(args: argparse.Namespace) -> int:
     """Targeted restore into a kept scratch environment: one store, one table or one object."""
     from harness.drill import open_catalog, restore_set_into
-    from harness.restore.postgres import inspect_dump, restore_table
     from harness.restore.objects import upload_objects
+    from harness.restore.postgres import inspect_dump, restore_table
     from harness.scratch.session import ScratchSession
     from harness.signals import teardown_on_signals
 
-    cfg = _config(args)
+    cfg = config_from_args(args)
     source, catalog = open_catalog(cfg)  # type: ignore[arg-type]
     rs = catalog.choose_restore_set()
     print(f"restore set: {rs.run} (backup time {rs.backup_time.isoformat()})")
@@ -234,19 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def common(p: argparse.ArgumentParser) -> None:
+        """The options every command that reads a configuration takes."""
         p.add_argument("--config", help="drill config file (TOML)")
         p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
                        help="override one setting (repeatable)")
         p.add_argument("--root", help="directory holding run folders (scratch.root)")
-
-    p = sub.add_parser("demo", help="full demo drill on the embedded default")
-    common(p)
-    p.add_argument("--keep", choices=["never", "failed", "always"])
-    p.add_argument("--scale", default="small", choices=["tiny", "small", "medium", "large"])
-    p.add_argument("--days", type=int, default=3, help="daily backups in the reference history")
-    p.add_argument("--keep-backups", action="store_true",
-                   help="keep the generated reference backups after the demo")
-    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("drill", help="run the drill suites against the configured backups",
                        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -281,20 +255,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", action="append", help="only this run id (repeatable)")
     p.set_defaults(func=cmd_sweep)
 
-    p = sub.add_parser("reference", help="build the reference deployment and its backups")
-    common(p)
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--scale", default="tiny", choices=["tiny", "small", "medium", "large"])
-    p.add_argument("--days", type=int, default=3, help="daily backup runs to take")
-    p.add_argument("--seed", type=int, default=7)
-    p.set_defaults(func=cmd_reference)
-
-    from harness import selftest
-
-    p = sub.add_parser("selftest", help=selftest.HELP)
-    common(p)
-    selftest.add_arguments(p)
-    p.set_defaults(func=selftest.command)
+    for entry in entry_points(group=COMMANDS_GROUP):
+        # Commands shipped beside the library (the reference deployment, the demo, the
+        # self-test) register themselves; the library never imports them.
+        entry.load()(sub, common)
 
     p = sub.add_parser("servers", help="list server installations the local provider can use")
     p.set_defaults(func=cmd_servers)

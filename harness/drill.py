@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,34 +15,9 @@ from harness.catalog.model import Artifact, RestoreSet
 from harness.catalog.timeline import SetRefused
 from harness.config import DrillConfig
 from harness.errors import ConfigError, DrillError
-from harness.restore.engine import RestoreEngine, RestoreResult
+from harness.restore.engine import RestoreEngine
+from harness.restore.result import RestoredPlatform, RestoreResult
 from harness.scratch.endpoints import Endpoints
-
-
-@dataclass
-class RestoredPlatform:
-    """A restored scratch platform and how it came to be."""
-
-    config: DrillConfig
-    endpoints: Endpoints
-    restore_set: RestoreSet
-    result: RestoreResult
-    # When the newest set failed and an older one was restored instead.
-    fallback_from: RestoreSet | None = None
-    fallback_reason: str = ""
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def backup_time(self) -> dt.datetime:
-        """The restored set's backup time (what RPO is measured against)."""
-        return self.restore_set.backup_time
-
-    @property
-    def rpo_loss_seconds(self) -> float:
-        """Data given up by falling back to an older set (0 without fallback)."""
-        if self.fallback_from is None:
-            return 0.0
-        return (self.fallback_from.backup_time - self.restore_set.backup_time).total_seconds()
 
 
 def open_catalog(config: DrillConfig) -> tuple[Any, Any]:

@@ -17,11 +17,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from harness.catalog.model import Artifact, RestoreSet, WarehouseSnapshot
-from harness.layout import Layout, Match, PathPattern
 from harness.catalog.source import BackupSource, Entry
 from harness.catalog.timeline import Timeline
 from harness.config import BackupsConfig
 from harness.errors import ConfigError, DrillError
+from harness.layout import Layout, Match, PathPattern
 
 STORES = ("postgres-dump", "base-backup", "wal-archive", "objects", "warehouse",
           "warehouse-manifest", "master-key")

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from harness.records import LineageItem
 
 
-
 @dataclass(frozen=True)
 class Artifact:
     """One backup file, folder or object.

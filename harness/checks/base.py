@@ -15,14 +15,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from harness.errors import could_not_verify
-from harness.errors import DrillError
+from harness.errors import DrillError, could_not_verify
 
 if TYPE_CHECKING:
     import psycopg
 
-    from harness.drill import RestoredPlatform
-    from harness.restore.engine import RestoreResult
+    from harness.restore.result import RestoredPlatform, RestoreResult
 
 T = TypeVar("T")
 # How many ids/names a message lists before "and N more".

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from harness.checks.base import Outcome, listing, plural
 
 if TYPE_CHECKING:
-    from harness.restore.engine import RestoreResult
+    from harness.restore.result import RestoreResult
 
 _REMEDY = {
     "postgres": "read the error above; the restore.* checks of the other stores show whether "

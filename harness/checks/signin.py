@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from harness.checks.base import Outcome, query
-from harness.errors import could_not_verify
 from harness.crypto.betterauth import MalformedPasswordHash, verify_password
+from harness.errors import could_not_verify
 
 if TYPE_CHECKING:
     import psycopg

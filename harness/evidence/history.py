@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
 
-from harness.records import RunRecord
 from harness.evidence.storage import EvidenceStoreError, S3Options, is_s3, join_key, split_s3
 from harness.evidence.views import counts, run_failed, verdict_of
+from harness.records import RunRecord
 
 # RTO "regresses" when it exceeds the median of the recent runs by this factor...
 REGRESSION_FACTOR = 1.2

@@ -15,7 +15,6 @@ from html import escape
 from typing import Any
 
 from harness.evidence.history import HistoryEntry, Trend
-from harness.records import CheckResult, Phase, RunRecord
 from harness.evidence.views import (
     VERDICT_LABEL,
     backup_age_seconds,
@@ -31,6 +30,7 @@ from harness.evidence.views import (
     run_failed,
     verdict_of,
 )
+from harness.records import CheckResult, Phase, RunRecord
 
 # Lanes of the timeline in runbook order; stores not listed follow in order of appearance.
 STORE_ORDER = ("scratch", "catalog", "master-key", "postgres", "wal", "basebackup", "objects",

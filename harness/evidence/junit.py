@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from harness.records import RunRecord
 from harness.evidence.views import duration_seconds, fmt_measured, verdict_of
+from harness.records import RunRecord
 
 
 def render_junit(record: RunRecord) -> str:

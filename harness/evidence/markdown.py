@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from harness.evidence.history import Trend
-from harness.records import RunRecord
 from harness.evidence.views import (
     VERDICT_LABEL,
     backup_age_seconds,
@@ -15,6 +14,7 @@ from harness.evidence.views import (
     ordered_checks,
     run_failed,
 )
+from harness.records import RunRecord
 
 _ICON = {"pass": "✅", "fail": "❌", "could-not-verify": "⚠️"}
 

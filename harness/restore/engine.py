@@ -13,23 +13,21 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.catalog.model import Artifact, RestoreSet
 from harness.crypto import dapr
 from harness.errors import DrillError
-from harness.records import Phase
-from harness.restore.objects import ObjectItem, ObjectsRestore, upload_objects
+from harness.records import PhaseClock
+from harness.restore.objects import ObjectItem, upload_objects
 from harness.restore.postgres import (
-    DatabaseRestore,
     RestoreError,
     check_extensions,
     inspect_dump,
     restore_database,
 )
-from harness.records import PhaseClock
-from harness.restore.warehouse import WarehouseRestore, restore_warehouse
+from harness.restore.result import RestoreResult
+from harness.restore.warehouse import restore_warehouse
 from harness.scratch.endpoints import Endpoints
 
 Fetch = Callable[[Artifact], Path]
@@ -38,35 +36,6 @@ Fetch = Callable[[Artifact], Path]
 def local_fetch(artifact: Artifact) -> Path:
     """Artefacts of a directory source are used in place (opened read-only)."""
     return Path(artifact.location)
-
-
-@dataclass
-class RestoreResult:
-    """Everything a restore did, for the checks and the run record."""
-
-    restore_set: RestoreSet
-    phases: list[Phase] = field(default_factory=list)
-    databases: dict[str, DatabaseRestore] = field(default_factory=dict)
-    objects: ObjectsRestore | None = None
-    warehouse: WarehouseRestore | None = None
-    master_key: dapr.MasterKeyBackup | None = None
-    master_key_error: str | None = None
-    errors: dict[str, str] = field(default_factory=dict)  # store -> message
-    wall_seconds: float = 0.0
-    # Values read from the backups that no report may show (label -> value).
-    secrets: dict[str, str | bytes] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        """True when every store restored."""
-        return not self.errors
-
-    def store_seconds(self) -> dict[str, float]:
-        """Seconds spent per store (sum of its phases)."""
-        out: dict[str, float] = {}
-        for p in self.phases:
-            out[p.store] = out.get(p.store, 0.0) + p.seconds
-        return out
 
 
 class RestoreEngine:

@@ -19,12 +19,11 @@ from pathlib import Path
 import psycopg
 
 from harness.catalog import wal
-from harness.errors import ServerStartError
-from harness.errors import RestoreError
-from harness.tools import compression, pgbin
-from harness.scratch.process import tail
+from harness.errors import RestoreError, ServerStartError
 from harness.scratch.run import Run
 from harness.scratch.servers import LocalPostgres
+from harness.tools import compression, pgbin
+from harness.tools.wait import tail
 
 _HBA = """# written by scrydon-drill for a scratch restore
 local all all trust

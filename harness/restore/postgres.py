@@ -18,9 +18,9 @@ import psycopg
 from psycopg import sql
 
 from harness.errors import DrillError, RestoreError
-from harness.tools.dumpinfo import DumpHeader, DumpToc, parse_toc_listing, read_dump_header
-from harness.tools import pgbin
 from harness.scratch.endpoints import PostgresEndpoint
+from harness.tools import pgbin
+from harness.tools.dumpinfo import DumpHeader, DumpToc, parse_toc_listing, read_dump_header
 
 
 @dataclass

@@ -95,6 +95,13 @@ class Endpoints:
     s3: S3Endpoint | None = None
     warehouse: WarehouseEndpoint | None = None
 
+    def credentials(self) -> dict[str, str]:
+        """Every credential held here, by label (for redaction and leak scans)."""
+        out = {"postgres password": self.postgres.password if self.postgres else "",
+               "s3 secret key": self.s3.secret_key if self.s3 else "",
+               "warehouse password": self.warehouse.password if self.warehouse else ""}
+        return {k: v for k, v in out.items() if v}
+
     def secrets(self) -> list[str]:
         """Every credential held here (for redaction and leak scans)."""
         out = []

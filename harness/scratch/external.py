@@ -12,12 +12,11 @@ import psycopg
 
 from harness.config import DrillConfig, ScratchConfig
 from harness.errors import ScratchError
-from harness.tools import pgbin
+from harness.records import DATABASES
 from harness.scratch.base import ScratchProvider
 from harness.scratch.endpoints import Endpoints, PostgresEndpoint, S3Endpoint, WarehouseEndpoint
-from harness.records import DATABASES
 from harness.scratch.run import Run
-
+from harness.tools import pgbin
 
 
 class ExternalProvider(ScratchProvider):

@@ -6,11 +6,11 @@ import time
 
 from harness.config import ScratchConfig
 from harness.errors import ScratchError
-from harness.tools import pgbin
 from harness.scratch.base import STORES, ScratchProvider
 from harness.scratch.endpoints import Endpoints
 from harness.scratch.run import Run
 from harness.scratch.servers import LocalMariaDB, LocalPostgres, LocalSeaweed, LocalServer
+from harness.tools import pgbin
 
 
 class LocalProvider(ScratchProvider):

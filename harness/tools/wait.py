@@ -9,8 +9,10 @@ anything else is a real failure and propagates immediately instead of at the dea
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -59,3 +61,16 @@ def wait_until(probe: Callable[[], T | None], *, timeout: float,
             raise WaitTimeout(timeout, last_error)
         sleep(delay)
         delay = min(delay * 1.5, max_interval)
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    """Return the last ``lines`` lines of a log file (empty if it does not exist)."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 64 * 1024))
+            data = fh.read().decode(errors="replace")
+    except FileNotFoundError:
+        return ""
+    return "\n".join(data.splitlines()[-lines:])

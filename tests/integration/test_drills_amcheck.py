@@ -18,8 +18,8 @@ import psycopg
 import pytest
 
 from harness.checks.integrity import check_amcheck, run_amcheck
-from harness.errors import CouldNotVerify
 from harness.config import resolve
+from harness.errors import CouldNotVerify
 from harness.profile import load_profile
 from harness.scratch.local import LocalProvider
 from harness.scratch.run import Run

@@ -14,7 +14,7 @@ import pytest
 
 from harness.evidence.history import HistoryEntry, trend
 from harness.evidence.reports import write_reports
-from harness.evidence.sample import sample_record
+from tests.sample_record import sample_record
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -15,11 +15,11 @@ from harness.evidence.history import HistoryEntry, S3History, open_history
 from harness.evidence.manifest import verify_folder
 from harness.evidence.publish import publish
 from harness.evidence.reports import write_reports
-from harness.evidence.sample import sample_record
 from harness.evidence.storage import EvidenceStoreError, S3Options
 from harness.scratch.run import Run
 from harness.scratch.servers import LocalSeaweed
 from tests.conftest import python
+from tests.sample_record import sample_record
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import fixtures.faults as catalogue
-from harness.selftest import DrillRunner, Matrix, run_matrix
+from fixtures.selftest import DrillRunner, Matrix, run_matrix
 from tests.conftest import REPO
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -30,13 +30,13 @@ from harness.catalog.posture import PostureChecker
 from harness.catalog.source import DirectorySource
 from harness.config import BackupsConfig, resolve
 from harness.crypto import betterauth, dapr, license
-from harness.tools.dumpinfo import read_dump_header
-from harness.restore.pitr import start_pitr
 from harness.errors import RestoreError
+from harness.restore.pitr import start_pitr
 from harness.restore.postgres import inspect_dump
-from harness.tools import pgbin
 from harness.scratch.local import LocalProvider
 from harness.scratch.run import Run
+from harness.tools import pgbin
+from harness.tools.dumpinfo import read_dump_header
 from tests.conftest import private_run_root
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +20,10 @@ from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
 from fixtures.backup.relayout import catalog_of, relayout
+from fixtures.fingerprint import objects_fingerprint, postgres_fingerprint, warehouse_fingerprint
 from harness.catalog.catalog import Catalog
 from harness.config import resolve
 from harness.errors import ConfigError
-from harness.fingerprint import objects_fingerprint, postgres_fingerprint, warehouse_fingerprint
 from harness.layout import DEFAULT_LAYOUT, Layout
 from harness.restore.engine import RestoreEngine
 from harness.scratch.local import LocalProvider

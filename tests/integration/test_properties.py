@@ -33,21 +33,20 @@ from psycopg import sql
 import fixtures.faults as catalogue
 from fixtures.backup.clock import SimulatedClock
 from fixtures.backup.producer import BackupProducer
+from fixtures.fingerprint import objects_fingerprint, postgres_fingerprint, warehouse_fingerprint
 from fixtures.reference.build import source_fingerprint
 from fixtures.reference.deploy import apply_batch, create_databases
 from fixtures.reference.model import Blob, ReferenceModel, Scale, Settings
 from fixtures.reference.schema import DATABASES
+from fixtures.selftest import CaseResult, DrillRunner, evaluate
 from harness.catalog.catalog import Catalog
-from harness.layout import DEFAULT_LAYOUT
 from harness.catalog.source import DirectorySource
 from harness.config import BackupsConfig, resolve
-from harness.fingerprint import objects_fingerprint, postgres_fingerprint, warehouse_fingerprint
+from harness.layout import DEFAULT_LAYOUT
 from harness.restore.engine import RestoreEngine
 from harness.scratch.endpoints import Endpoints
 from harness.scratch.local import LocalProvider
 from harness.scratch.run import Run
-from harness.selftest import CaseResult, DrillRunner, evaluate
-
 from tests.conftest import private_run_root
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

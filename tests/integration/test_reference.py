@@ -12,12 +12,12 @@ import pytest
 
 from fixtures.reference.schema import BETTER_AUTH, DATABASES
 from harness import betterauth_node
-from harness.layout import DEFAULT_LAYOUT
 from harness.config import resolve
 from harness.crypto import dapr
-from harness.tools import pgbin
+from harness.layout import DEFAULT_LAYOUT
 from harness.scratch.local import LocalProvider
 from harness.scratch.run import Run
+from harness.tools import pgbin
 
 pytestmark = pytest.mark.integration
 
@@ -108,10 +108,10 @@ def test_history_changes_between_runs_and_replica_holds_indexed_objects(referenc
 
 
 def test_same_seed_gives_same_content(reference, tmp_path_factory, run_root, measure) -> None:
-    from fixtures.reference.build import build_reference
-
     import os
     import tempfile
+
+    from fixtures.reference.build import build_reference
 
     out = Path(tempfile.mkdtemp(prefix="scrydon-drill-ref2-"))
     os.chmod(out, 0o755)

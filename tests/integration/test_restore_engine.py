@@ -13,17 +13,16 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from fixtures.fingerprint import objects_fingerprint, postgres_fingerprint, warehouse_fingerprint
 from harness.config import DrillConfig, resolve
 from harness.drill import open_catalog, restore_latest, restore_set_into
-from harness.errors import DrillError
-from harness.fingerprint import objects_fingerprint, postgres_fingerprint, warehouse_fingerprint
+from harness.errors import DrillError, RestoreError
 from harness.restore.engine import describe_timing
-from harness.errors import RestoreError
 from harness.restore.postgres import inspect_dump
-from harness.tools import pgbin
 from harness.scratch.local import LocalProvider
 from harness.scratch.run import Run
 from harness.scratch.session import ScratchSession
+from harness.tools import pgbin
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,8 @@ import pytest
 from fixtures.backup.producer import BackupProducer, archive_settings, prepare_wal_dir
 from fixtures.reference.model import Settings
 from harness.config import resolve
-from harness.restore.pitr import start_pitr
 from harness.errors import RestoreError
+from harness.restore.pitr import start_pitr
 from harness.scratch.local import LocalProvider
 from harness.scratch.run import Run
 from harness.scratch.servers import unprivileged_user
@@ -109,8 +109,8 @@ def test_missing_segment_stops_recovery_short(pitr_source, run_root, tmp_path) -
 
 def test_pitr_from_the_catalogue_reproduces_a_backup_run(reference, run_root, measure) -> None:
     """PITR to the moment backup run 2 completed equals that run's source fingerprint."""
+    from fixtures.fingerprint import postgres_fingerprint
     from harness.drill import open_catalog, restore_pitr
-    from harness.fingerprint import postgres_fingerprint
 
     run2 = reference.meta["backup_runs"][1]
     cfg = resolve(environ={}, arguments={"backups": {"source": str(reference.backups)},

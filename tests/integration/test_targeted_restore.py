@@ -10,8 +10,8 @@ import pytest
 
 from harness.config import resolve
 from harness.drill import open_catalog
-from harness.restore.objects import restore_objects
 from harness.errors import RestoreError
+from harness.restore.objects import restore_objects
 from harness.restore.postgres import inspect_dump, restore_table
 from harness.scratch.local import LocalProvider
 from harness.scratch.run import Run

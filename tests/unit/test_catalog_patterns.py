@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from harness.layout import PathPattern, timestamp_regex
 from harness.errors import ConfigError
+from harness.layout import PathPattern, timestamp_regex
 
 UTC = dt.timezone.utc
 FMT = "%Y-%m-%dT%H%M%SZ"

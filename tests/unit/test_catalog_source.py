@@ -11,8 +11,13 @@ from typing import Any
 
 import pytest
 
-from harness.catalog.source import (DirectorySource, S3Source, clean_relpath, open_source,
-                                    parse_s3_uri)
+from harness.catalog.source import (
+    DirectorySource,
+    S3Source,
+    clean_relpath,
+    open_source,
+    parse_s3_uri,
+)
 from harness.config import BackupsConfig
 from harness.errors import ConfigError, DrillError
 

@@ -165,7 +165,7 @@ def test_a_refused_set_falls_back_when_asked(tmp_path: Path) -> None:
 
     def fake_restore(config: Any, endpoints: Any, source: Any, rs: Any, staging: Any,
                      **_: Any) -> Any:
-        from harness.restore.engine import RestoreResult
+        from harness.restore.result import RestoreResult
 
         restored.append(rs.run)
         return RestoreResult(restore_set=rs)

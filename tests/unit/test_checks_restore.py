@@ -12,9 +12,9 @@ from harness.catalog.model import RestoreSet
 from harness.checks.base import CheckFailed, require_restored, restore_failures
 from harness.checks.restore import check_restore
 from harness.crypto import dapr
-from harness.restore.engine import RestoreResult
 from harness.restore.objects import ObjectsRestore
 from harness.restore.postgres import DatabaseRestore
+from harness.restore.result import RestoreResult
 from harness.restore.warehouse import WarehouseRestore
 
 KEY = bytes(range(32))

@@ -20,9 +20,9 @@ from harness.checks.signin import (
     check_deployed_signin,
     check_http_signin,
 )
-from harness.errors import CouldNotVerify
 from harness.config import resolve
 from harness.crypto.betterauth import hash_password
+from harness.errors import CouldNotVerify
 from harness.profile import load_profile
 
 NOW = dt.datetime(2026, 11, 24, 12, tzinfo=dt.timezone.utc)

@@ -10,9 +10,9 @@ from harness.evidence.history import DirectoryHistory, HistoryEntry, open_histor
 from harness.evidence.manifest import verify_folder
 from harness.evidence.publish import publish
 from harness.evidence.reports import write_reports
-from harness.evidence.sample import sample_record
 from harness.evidence.storage import EvidenceStoreError, S3Options, split_s3
 from harness.evidence.views import fmt_seconds, fmt_size
+from tests.sample_record import sample_record
 
 
 def _entry(i: int, rto: float | None, failing: bool = False) -> HistoryEntry:

@@ -13,7 +13,7 @@ import pytest
 from harness.config import resolve
 from harness.evidence.leaks import Redactor, redact_text, scan_for_secrets, secret_forms
 from harness.evidence.reports import write_reports
-from harness.evidence.sample import sample_record
+from tests.sample_record import sample_record
 
 ADMIN_PASSWORD = "Adm1n-p@ss/w0rd+fake"
 MASTER_KEY = bytes(range(7, 39))  # 32 bytes, like Dapr's AES-256 key

@@ -22,7 +22,7 @@ from harness.evidence.manifest import (
     verify_folder,
 )
 from harness.evidence.reports import REPORTS, write_reports
-from harness.evidence.sample import sample_record
+from tests.sample_record import sample_record
 
 
 @pytest.fixture()

@@ -16,7 +16,7 @@ from harness.evidence.jsonreport import (
     schema_errors,
 )
 from harness.records import SCHEMA_VERSION, RunRecord
-from harness.evidence.sample import sample_record
+from tests.sample_record import sample_record
 
 
 @pytest.mark.parametrize("failing,unverified", [(False, False), (True, False), (False, True),

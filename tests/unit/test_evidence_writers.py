@@ -13,9 +13,9 @@ from harness.evidence.htmlreport import render_html
 from harness.evidence.junit import render_junit
 from harness.evidence.markdown import render_markdown
 from harness.evidence.prom import render_metrics
-from harness.records import CheckResult, RunRecord
 from harness.evidence.reports import REPORTS, render_all
-from harness.evidence.sample import sample_record
+from harness.records import CheckResult, RunRecord
+from tests.sample_record import sample_record
 
 
 def _cases(xml: str) -> dict[str, ET.Element]:

@@ -22,8 +22,8 @@ from fixtures.faults import FaultContext, FaultError, Inputs, copy_backups, tree
 from fixtures.faults.base import Expectation
 from fixtures.faults.files import compressed_chunks
 from fixtures.faults.warehouse import count_rows, parse_inserts, truncate_rows
-from harness.layout import DEFAULT_LAYOUT
 from harness.crypto import dapr
+from harness.layout import DEFAULT_LAYOUT
 
 DBS = ("auth", "agentic", "analytics", "cortex", "ontology")
 ANCHOR = dt.datetime(2026, 11, 24, 5, 0, tzinfo=dt.timezone.utc)

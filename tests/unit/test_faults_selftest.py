@@ -8,10 +8,8 @@ from pathlib import Path
 import pytest
 
 import fixtures.faults as catalogue
-from harness import selftest
-from harness.cli import build_parser, main
-from harness.evidence.jsonreport import schema_errors
-from harness.selftest import (
+from fixtures import selftest
+from fixtures.selftest import (
     CAUGHT,
     CLEAN,
     MISSED,
@@ -25,6 +23,8 @@ from harness.selftest import (
     Matrix,
     evaluate,
 )
+from harness.cli import build_parser, main
+from harness.evidence.jsonreport import schema_errors
 
 CHECKS = ["restore.postgres", "restore.master-key", "signin.offline", "secrets.decrypt",
           "integrity.amcheck", "posture.master-key"]

@@ -121,8 +121,8 @@ def test_missing_inputs_say_how_to_get_them(tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     from harness.errors import ServerNotFound
     from harness.images import inputs
-    from harness.scratch import servers
     from harness.tools import assemble
+    from harness.tools import binaries as servers
 
     monkeypatch.setattr(assemble, "assembled_root", lambda: tmp_path / "pgsql")
     with pytest.raises(ImageInputMissing) as err:

@@ -1,9 +1,4 @@
-"""The pytest plugin (entry point ``scrydon_drill``): options, config and scratch fixtures.
-
-Loaded into every pytest run of an environment where scrydon-drill is installed, so it imports
-nothing heavy at module level: servers, database drivers and providers are imported by the
-fixtures that need them.
-"""
+"""Options and fixtures of the plugin: the configuration, scratch environments, the restore."""
 
 from __future__ import annotations
 
@@ -13,13 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from harness.plugin.settings import drill_config_of
+
 if TYPE_CHECKING:
     from harness.config import DrillConfig
     from harness.scratch.endpoints import Endpoints
     from harness.scratch.session import ScratchSession
-
-_CONFIG_KEY = pytest.StashKey["DrillConfig"]()
-
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Register the ``--drill-*`` options."""
@@ -41,31 +35,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     """Register the drill_check marker and the evidence collector (hooks and fixtures)."""
-    from harness.evidence.collector import install
+    from harness.plugin.collector import install
 
     install(config)
-
-
-def resolve_config(config: pytest.Config, arguments: dict[str, dict[str, Any]] | None = None
-                   ) -> DrillConfig:
-    """Resolve the drill configuration for a pytest run (CLI options > file > env > default)."""
-    from harness import config as cfgmod
-
-    cli = cfgmod.parse_assignments(list(config.getoption("--drill-set") or []))
-    if config.getoption("--drill-scratch"):
-        cli.setdefault("scratch", {})["provider"] = config.getoption("--drill-scratch")
-    if config.getoption("--drill-keep"):
-        cli.setdefault("scratch", {})["keep"] = config.getoption("--drill-keep")
-    return cfgmod.resolve(arguments=arguments, cli=cli,
-                          config_file=config.getoption("--drill-config"))
 
 
 @pytest.fixture(scope="session")
 def drill_config(pytestconfig: pytest.Config) -> DrillConfig:
     """The run's frozen drill configuration."""
-    if _CONFIG_KEY not in pytestconfig.stash:
-        pytestconfig.stash[_CONFIG_KEY] = resolve_config(pytestconfig)
-    return pytestconfig.stash[_CONFIG_KEY]
+    return drill_config_of(pytestconfig)
 
 
 class ScratchFactory:
@@ -134,8 +112,8 @@ def drill_restored(drill_config: DrillConfig, scratch_factory: ScratchFactory,
     newest cannot be restored; the effective RPO loss is kept. No configured backup source
     is could-not-verify; a source without usable backups fails every check that needs it.
     """
-    from harness.errors import could_not_verify
     from harness.drill import open_catalog, restore_latest
+    from harness.errors import could_not_verify
 
     if not drill_config.backups.source:
         could_not_verify("no backup source is configured",

@@ -21,10 +21,6 @@ Only cheap imports at module level: this module is loaded in every pytest run.
 from __future__ import annotations
 
 import datetime as dt
-import getpass
-import platform
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Generator
@@ -35,11 +31,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from harness.errors import CouldNotVerify
+from harness.plugin.settings import drill_config_of
 from harness.records import CheckResult, Phase, RunRecord, utcnow
 
 if TYPE_CHECKING:
     from harness.config import DrillConfig
-    from harness.evidence.controls import ControlCatalog
 
 MARKER = "drill_check"
 MARKER_HELP = ("drill_check(id, title='', controls=None): a drill check whose verdict "
@@ -185,6 +181,11 @@ def drill_exit_code(record: RunRecord, hints: dict[str, int], pytest_status: int
     return EXIT_PASSED
 
 
+def _distributed(config: pytest.Config) -> bool:
+    """Whether this pytest run is spread over pytest-xdist workers (or is one of them)."""
+    return hasattr(config, "workerinput") or bool(config.getoption("numprocesses", None))
+
+
 def _skip_reason(report: pytest.TestReport) -> str:
     longrepr = report.longrepr
     if isinstance(longrepr, tuple) and len(longrepr) == 3:
@@ -217,11 +218,7 @@ class EvidenceCollector:
 
     def drill_config(self) -> DrillConfig:
         """The run's drill configuration (shared with the ``drill_config`` fixture)."""
-        from harness.plugin import _CONFIG_KEY, resolve_config
-
-        if _CONFIG_KEY not in self.config.stash:
-            self.config.stash[_CONFIG_KEY] = resolve_config(self.config)
-        return self.config.stash[_CONFIG_KEY]
+        return drill_config_of(self.config)
 
     @property
     def allow_unverified(self) -> bool:
@@ -284,6 +281,15 @@ class EvidenceCollector:
             self.states.append(state)
         if problems:
             raise pytest.UsageError("invalid drill checks:\n  " + "\n  ".join(problems))
+        if self.states and _distributed(self.config):
+            raise pytest.UsageError(
+                "drill checks cannot run under pytest-xdist: every worker would provision its "
+                "own scratch environment and write its own evidence; run the drill without -n")
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Leave a run that collected no drill check (and asked for no report) alone."""
+        if not self.states and not self.config.getoption("--drill-report", default=False):
+            self.config.pluginmanager.unregister(self)
 
     # -- running ------------------------------------------------------------------------------
 
@@ -427,20 +433,13 @@ class EvidenceCollector:
             describe = {"describe_error": f"{type(exc).__name__}: {exc}"}
         if first:
             self.record.environment.update({k: str(v) for k, v in describe.items()})
-        endpoints = getattr(provider, "endpoints", None)
-        pg = getattr(endpoints, "postgres", None)
-        wh = getattr(endpoints, "warehouse", None)
-        s3 = getattr(endpoints, "s3", None)
-        if pg is not None:
-            self.record.versions.setdefault("postgres", str(pg.version))
-            self.add_secret("scratch postgres password", pg.password)
-        if wh is not None:
-            self.record.versions.setdefault("warehouse", f"{wh.kind} {wh.version}".strip())
-            self.add_secret("scratch warehouse password", wh.password)
-        if s3 is not None:
-            self.add_secret("scratch s3 secret key", s3.secret_key)
-            if "seaweedfs" not in self.record.versions and getattr(provider, "seaweed", None):
-                self.record.versions["seaweedfs"] = _weed_version()
+        try:
+            for name, version in provider.versions().items():
+                self.record.versions.setdefault(name, version)
+        except Exception as exc:  # noqa: BLE001 - evidence must not break the drill
+            self.record.notes.append(f"the provider's versions could not be read: {exc}")
+        for label, value in provider.endpoints.credentials().items():
+            self.add_secret(f"scratch {label}", value)
 
     # -- the end ------------------------------------------------------------------------------
 
@@ -465,115 +464,23 @@ class EvidenceCollector:
 
     def _write_evidence(self, session: pytest.Session, exitstatus: int) -> bool:
         from harness.config import DrillConfig
-        from harness.evidence.controls import load_catalog
-        from harness.evidence.history import HistoryEntry, open_history, trend
-        from harness.evidence.leaks import MIN_SECRET_LENGTH, Redactor, scan_for_secrets
-        from harness.evidence.publish import publish
-        from harness.evidence.reports import write_reports
-        from harness.evidence.views import run_failed, verdict_of
-        from harness.scratch.run import new_run_id
+        from harness.evidence.finish import FinishOptions, finish_run
 
-        record = self.record
         self._adopt_scratch_sessions()
         try:
             cfg = self.drill_config()
         except Exception as exc:  # noqa: BLE001
-            record.run_errors.append(f"the drill configuration could not be resolved: {exc}")
+            self.record.run_errors.append(
+                f"the drill configuration could not be resolved: {exc}")
             cfg = DrillConfig()
-        ev = cfg.evidence
-        record.run_id = record.run_id or new_run_id()
-        record.allow_unverified = self.allow_unverified
-        record.targets.rto_seconds = ev.rto_target_seconds or None
-        record.targets.rpo_seconds = ev.rpo_target_seconds or None
-        record.finished_at = utcnow().isoformat()
-        self._describe_host(record)
-        record.config = cfg.redacted()
-        record.config_sources = {k: v for k, v in cfg.sources.items() if v != "default"}
-        self._pytest_problems(record, exitstatus)
-        if record.rto_seconds is None:
-            record.rto_seconds = measured_rto(record)
-
-        catalog = None
-        try:
-            catalog = load_catalog(ev.controls_file or None)
-        except Exception as exc:  # noqa: BLE001
-            record.run_errors.append(f"the controls mapping could not be loaded: {exc}")
-        self._objective_checks(record)
-        if catalog is not None:
-            self._map_controls(record, catalog)
-        record.verdict = record.overall_verdict(allow_unverified=record.allow_unverified)
-
-        secrets: dict[str, str | bytes] = dict(self.secrets)
-        for section, values in cfg.redacted().items():
-            for name, shown in values.items():
-                if shown == "***":  # a secret key with a value
-                    secrets.setdefault(f"{section}.{name}", getattr(getattr(cfg, section), name))
-        key = None
-        if ev.sign_key_file or ev.sign_key:
-            key = self._signing_key(cfg, secrets)
-        self.record = record = Redactor(secrets.values()).value(record)
-
-        base = Path(cfg.report.dir)
-        if not base.is_absolute():
-            base = Path(self.config.invocation_params.dir) / base
-        history_location = ev.history_dir or str(base / "history")
-        s3 = _s3_options(cfg)
-        history = open_history(history_location, s3)
-        the_trend = None
-        try:
-            the_trend = trend(record, history.load(max(ev.history_runs, 1) + 1),
-                              limit=max(ev.history_runs, 1))
-        except Exception as exc:  # noqa: BLE001
-            record.notes.append(f"the run history could not be read: {exc}")
-        if the_trend and the_trend.warning:
-            record.notes.append(the_trend.warning)
-
-        folder = base / record.run_id
-        if folder.exists():
-            raise FileExistsError(f"{folder} already exists; run ids must be unique")
-        self.folder = folder
-        write_reports(record, folder, the_trend, key)
-        scannable = {k: v for k, v in secrets.items() if len(v) >= MIN_SECRET_LENGTH}
-        for label in sorted(set(secrets) - set(scannable)):
-            record.notes.append(f"the secret '{label}' is shorter than {MIN_SECRET_LENGTH} "
-                                "characters, too short to tell apart from other text: it was "
-                                "neither redacted nor searched for; use a longer secret")
-        leaks = scan_for_secrets(folder, scannable)
-        if leaks:
-            record.run_errors.extend(str(f).replace(str(folder) + "/", "") for f in leaks)
-        if set(secrets) != set(scannable) or leaks:
-            write_reports(record, folder, the_trend, key)
-        try:
-            history.add(HistoryEntry.from_record(record))
-        except Exception as exc:  # noqa: BLE001
-            record.notes.append(f"this run could not be added to the history: {exc}")
-            write_reports(record, folder, the_trend, key)
-        if ev.publish_to and leaks:
-            # A report that leaks a secret stays on this machine.
-            record.run_errors.append(f"not published to {ev.publish_to}: the report leaks a "
-                                     "secret (see the errors above)")
-            write_reports(record, folder, the_trend, key)
-        elif ev.publish_to:
-            try:
-                self.published = publish(folder, ev.publish_to, s3)
-            except Exception as exc:  # noqa: BLE001
-                record.run_errors.append(f"publishing the report to {ev.publish_to} failed: "
-                                         f"{exc}")
-                write_reports(record, folder, the_trend, key)
-        assert record.verdict == verdict_of(record)
-        return run_failed(record)
-
-    def _describe_host(self, record: RunRecord) -> None:
-        from harness import __version__
-
-        try:
-            user = getpass.getuser()
-        except Exception:  # noqa: BLE001 - no passwd entry in some containers
-            user = "unknown"
-        record.host.update({"hostname": socket.gethostname(), "os": platform.platform(),
-                            "python": platform.python_version(), "user": user})
-        record.versions.setdefault("harness", __version__)
-        record.versions.setdefault("pytest", pytest.__version__)
+        self.record.allow_unverified = self.allow_unverified
+        self._pytest_problems(self.record, exitstatus)
+        done = finish_run(self.record, cfg, FinishOptions(
+            secrets=dict(self.secrets), base_dir=Path(self.config.invocation_params.dir),
+            fixed_controls={s.id for s in self.states if s.controls is not None},
+            versions={"pytest": pytest.__version__}))
+        self.record, self.folder, self.published = done.record, done.folder, done.published
+        return done.failed
 
     def _pytest_problems(self, record: RunRecord, exitstatus: int) -> None:
         names = {2: "interrupted", 3: "internal error", 4: "usage error"}
@@ -587,62 +494,6 @@ class EvidenceCollector:
             record.run_errors.append(f"{len(self.non_check_failures)} test(s) that are not drill "
                                      f"checks failed: {shown}" + (f" and {more} more"
                                                                   if more > 0 else ""))
-
-    def _objective_checks(self, record: RunRecord) -> None:
-        for name, target, measured in (("rto", record.targets.rto_seconds, record.rto_seconds),
-                                       ("rpo", record.targets.rpo_seconds, record.rpo_seconds)):
-            if target is None:
-                continue
-            upper = name.upper()
-            check = CheckResult(id=f"objective.{name}", title=f"{upper} within its target",
-                                verdict="pass", message="", controls=[],
-                                measured={f"{name}_seconds": measured,
-                                          f"{name}_target_seconds": target})
-            if measured is None:
-                check.verdict = "could-not-verify"
-                check.message = (f"{upper} target {target:g} s is configured but no check "
-                                 f"measured {name}_seconds; measure it with "
-                                 f"drill_measure({name}_seconds=...)")
-            elif measured > target:
-                check.verdict = "fail"
-                check.message = (f"{upper} {measured:g} s exceeds the target {target:g} s by "
-                                 f"{measured - target:g} s; look at the timeline for the slowest "
-                                 "phase, or revisit the objective")
-            else:
-                check.message = f"{upper} {measured:g} s is within the target {target:g} s"
-            record.checks.append(check)
-
-    def _map_controls(self, record: RunRecord, catalog: ControlCatalog) -> None:
-        from harness.evidence.controls import apply_controls
-
-        fixed = {s.id for s in self.states if s.controls is not None}
-        unknown = apply_controls(record, catalog, fixed=fixed)
-        if unknown:
-            record.notes.append(f"controls cited but not in the catalogue: "
-                                f"{', '.join(unknown)}; describe them in "
-                                "evidence.controls_file")
-
-    def _signing_key(self, cfg: DrillConfig, secrets: dict[str, str | bytes]) -> Any:
-        from harness.evidence.manifest import load_private_key
-
-        ev = cfg.evidence
-        try:
-            if ev.sign_key_file:
-                material = Path(ev.sign_key_file).read_bytes()
-                self.add_secret("signing key file", material.strip())
-                secrets["signing key file"] = self.secrets["signing key file"]
-            else:
-                material = ev.sign_key.encode()
-            key = load_private_key(material)
-        except Exception as exc:  # noqa: BLE001
-            self.record.run_errors.append(f"the manifest could not be signed: {exc}")
-            return None
-        from cryptography.hazmat.primitives import serialization
-
-        seed = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
-                                 serialization.NoEncryption())
-        secrets["signing key (raw)"] = seed
-        return key
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """Say where the evidence is and how the run ended."""
@@ -658,27 +509,6 @@ class EvidenceCollector:
         tr.write_line(f"report: {self.folder / 'report.html'}")
         if self.published:
             tr.write_line(f"published: {self.published}")
-
-
-def _weed_version() -> str:
-    from harness.scratch.servers import find_weed
-
-    try:
-        out = subprocess.run([find_weed(), "version"], capture_output=True, text=True,
-                             timeout=10).stdout
-    except Exception as exc:  # noqa: BLE001
-        return f"unknown ({type(exc).__name__})"
-    first = out.strip().splitlines()[0] if out.strip() else ""
-    parts = first.split()
-    return parts[2] if len(parts) > 2 and parts[0] == "version" else first or "unknown"
-
-
-def _s3_options(cfg: DrillConfig) -> Any:
-    from harness.evidence.storage import S3Options
-
-    ev = cfg.evidence
-    return S3Options(endpoint=ev.s3_endpoint, access_key=ev.s3_access_key,
-                     secret_key=ev.s3_secret_key, region=ev.s3_region)
 
 
 # -- fixtures (module level: pytest deprecates fixtures on plugin instances) ---------------------
@@ -719,19 +549,3 @@ def install(config: pytest.Config) -> EvidenceCollector:
     config.pluginmanager.register(collector, "scrydon-drill-evidence")
     config.pluginmanager.register(sys.modules[__name__], "scrydon-drill-evidence-fixtures")
     return collector
-
-
-def measured_rto(record: Any) -> float | None:
-    """Seconds from the first phase (provisioning) to the end of the last one (the checks).
-
-    That is the drill's recovery time: an empty environment became a restored and verified
-    platform. None when nothing was restored (no store phase), so no RTO is claimed.
-    """
-    stores = {"postgres", "objects", "warehouse"}
-    if not any(p.store in stores for p in record.phases):
-        return None
-    spans = []
-    for p in record.phases:
-        start = dt.datetime.fromisoformat(p.started_at)
-        spans.append((start, start + dt.timedelta(seconds=p.seconds)))
-    return round((max(e for _, e in spans) - min(s for s, _ in spans)).total_seconds(), 3)
