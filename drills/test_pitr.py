@@ -6,8 +6,6 @@ target (PostgreSQL logs where) and been promoted; the audit log must hold no eve
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -20,25 +18,19 @@ from harness.profile import Profile
 
 
 @pytest.fixture(scope="session")
-def drill_pitr(drill_config: Any, drill_catalog: Any) -> Iterator[Any]:
-    """The point-in-time recovery (server, proof), or the error that stopped it."""
-    from harness.scratch.run import Run
+def drill_pitr(drill_config: Any, drill_catalog: Any, scratch_factory: Any) -> Any:
+    """The point-in-time recovery (endpoint, proof), or the error that stopped it.
 
+    It runs on a scratch environment of the configured provider, which owns the recovered
+    server and tears it down (or keeps it) with the rest of the run.
+    """
     source, catalog = drill_catalog
-    run = Run.create(drill_config.scratch.root or None)  # its own marked run folder
-    server = None
+    session = scratch_factory(stores=())
     try:
-        try:
-            server, proof = restore_pitr(drill_config, source, catalog, run,
-                                         run.subdir("staging"))
-        except DrillError as exc:
-            yield exc
-            return
-        yield server, proof
-    finally:
-        if server is not None:
-            server.stop()
-        shutil.rmtree(run.directory, ignore_errors=True)
+        return restore_pitr(drill_config, source, catalog, session.provider,
+                            session.run.subdir("staging"))
+    except DrillError as exc:
+        return exc
 
 
 @pytest.mark.drill_check(id="restore.pitr",
@@ -48,10 +40,10 @@ def test_pitr(drill_pitr: Any, drill_config: Any, drill_profile: Profile,
     """Recovery reached the target, was promoted, and holds no audit event after it."""
     if isinstance(drill_pitr, DrillError):
         raise CheckFailed(drill_pitr.message, remedy=drill_pitr.remedy)
-    server, proof = drill_pitr
+    endpoint, proof = drill_pitr
     target = parse_pitr_target(drill_config.drill.pitr_target)
     audit = drill_profile.audit
-    with psycopg.connect(**server.endpoint.conninfo(audit.database)) as conn:
+    with psycopg.connect(**endpoint.conninfo(audit.database)) as conn:
         newest = conn.execute(audit.newest_sql).fetchone()[0]
     drill_measure(pitr_target=target.isoformat(), promoted=proof.promoted,
                   newest_event=newest.isoformat() if newest else None)

@@ -47,7 +47,8 @@ def test_live(drill_restored: RestoredPlatform, drill_profile: Profile,
     pg = drill_restored.endpoints.postgres
     assert pg is not None
     settle(check_live_signin(pg.dsn(section.database), creds, timeout=section.timeout_seconds,
-                             admin_roles=section.admin_roles), drill_measure)
+                             admin_roles=section.admin_roles,
+                             owner=drill_restored.run_id or None), drill_measure)
 
 
 @pytest.mark.drill_check(id="signin.deployed",

@@ -161,11 +161,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 from harness.drill import restore_pitr
 
                 cfg = _with_pitr(cfg, args.pitr_target)
-                server, proof = restore_pitr(cfg, source, catalog, session.run, staging)  # type: ignore[arg-type]
-                session.adopt(server)
+                assert session.provider is not None
+                endpoint, proof = restore_pitr(cfg, source, catalog, session.provider, staging)
                 print(f"point-in-time recovery to {proof.target.isoformat()}: {proof.stopped}; "
                       f"{proof.last_transaction}")
-                print(f"PITR server on 127.0.0.1:{server.port}")
+                print(f"PITR server on {endpoint.host}:{endpoint.port}")
             elif args.table:
                 db, _, table = args.table.partition(".")
                 plan = inspect_dump(db, source.fetch(rs.dumps[db].relpath, staging), ep.postgres)

@@ -26,12 +26,13 @@ from typing import Any, get_type_hints
 from harness.errors import ConfigError
 from harness.layout import Layout
 from harness.records import DATABASES
+from harness.registry import provider_names
 
 ENV_PREFIX = "SCRYDON_DRILL_"
 # Environment variables with the prefix that are not configuration keys.
 _ENV_RESERVED = {"SCRYDON_DRILL_OWNER", "SCRYDON_DRILL_PG_BINDIRS"}
 
-SCRATCH_PROVIDERS = ("local", "containers", "kubernetes", "external")
+SCRATCH_PROVIDERS = provider_names()
 KEEP_POLICIES = ("never", "failed", "always")
 
 
@@ -76,6 +77,22 @@ class ExternalConfig:
     warehouse_user: str = _field("root", "warehouse user")
     warehouse_password: str = _field("", "warehouse password", secret=True)
     warehouse_kind: str = _field("starrocks", "warehouse kind", choices=("starrocks", "mariadb"))
+
+
+@dataclasses.dataclass(frozen=True)
+class ContainersConfig:
+    """The containers provider (scratch.provider = "containers"): one container per store."""
+
+    docker_host: str = _field("", "Docker engine address (empty: DOCKER_HOST, then the "
+                              "project's private engine, then /var/run/docker.sock)")
+
+
+@dataclasses.dataclass(frozen=True)
+class KubernetesConfig:
+    """The Kubernetes provider (scratch.provider = "kubernetes"): the runbook's full DR."""
+
+    kubeconfig: str = _field("", "kubeconfig file (empty: KUBECONFIG, then ~/.kube/config)")
+    context: str = _field("", "kubeconfig context (empty: the current one)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,6 +175,13 @@ class BackupsConfig:
     wal_retention_days: int = _field(7, "days the WAL archive must cover")
     warehouse_retention_days: int = _field(14, "days of daily warehouse snapshots required")
     checksums: bool = _field(True, "compute SHA-256 of every artefact of the restore set")
+    starrocks_repository: str = _field("scrydon_backups", "name of the StarRocks repository "
+                                       "holding the warehouse snapshots (a StarRocks scratch "
+                                       "warehouse restores from it)")
+    starrocks_location: str = _field("", "s3:// location of that repository, as the scratch "
+                                     "StarRocks reaches it (backups.s3_* credentials)")
+    starrocks_database: str = _field("scrydon_managed", "warehouse database to restore")
+    starrocks_snapshot: str = _field("", "snapshot name (empty: the newest usable one)")
     require_full_retention: bool = _field(False, "fail retention checks while the backup "
                                           "history is younger than the retention window")
 
@@ -181,6 +205,8 @@ class DrillConfig:
     scratch: ScratchConfig = dataclasses.field(default_factory=ScratchConfig)
     backups: BackupsConfig = dataclasses.field(default_factory=BackupsConfig)
     external: ExternalConfig = dataclasses.field(default_factory=ExternalConfig)
+    containers: ContainersConfig = dataclasses.field(default_factory=ContainersConfig)
+    kubernetes: KubernetesConfig = dataclasses.field(default_factory=KubernetesConfig)
     drill: DrillSection = dataclasses.field(default_factory=DrillSection)
     report: ReportConfig = dataclasses.field(default_factory=ReportConfig)
     admin: AdminConfig = dataclasses.field(default_factory=AdminConfig)

@@ -13,11 +13,13 @@ from typing import Any
 
 from harness.catalog.model import Artifact, RestoreSet
 from harness.catalog.timeline import SetRefused
-from harness.config import DrillConfig
+from harness.config import BackupsConfig, DrillConfig
 from harness.errors import ConfigError, DrillError
 from harness.restore.engine import RestoreEngine
 from harness.restore.result import RestoredPlatform, RestoreResult
-from harness.scratch.endpoints import Endpoints
+from harness.scratch.base import ScratchProvider
+from harness.scratch.endpoints import Endpoints, PostgresEndpoint
+from harness.tools.pitr import PitrResult
 
 
 def open_catalog(config: DrillConfig) -> tuple[Any, Any]:
@@ -33,14 +35,15 @@ def open_catalog(config: DrillConfig) -> tuple[Any, Any]:
     return source, Catalog(source, config.backups)
 
 
-def make_engine(endpoints: Endpoints, source: Any, staging: Path) -> RestoreEngine:
+def make_engine(endpoints: Endpoints, source: Any, staging: Path,
+                backups: BackupsConfig | None = None) -> RestoreEngine:
     """A restore engine reading artefacts through the backup source (read-only)."""
 
     def fetch(artifact: Artifact) -> Path:
         # The catalogue's SHA-256 is checked again on download (remote sources).
         return Path(source.fetch(artifact.relpath, staging, sha256=artifact.sha256))
 
-    return RestoreEngine(endpoints, fetch=fetch)
+    return RestoreEngine(endpoints, fetch=fetch, backups=backups)
 
 
 def restore_set_into(config: DrillConfig, endpoints: Endpoints, source: Any,
@@ -49,7 +52,7 @@ def restore_set_into(config: DrillConfig, endpoints: Endpoints, source: Any,
                      ) -> RestoreResult:
     """Restore one set into ``endpoints``; downloads go to ``staging`` (in the run folder,
     so teardown removes them)."""
-    engine = make_engine(endpoints, source, staging)
+    engine = make_engine(endpoints, source, staging, config.backups)
     return engine.restore(restore_set, stores=stores)
 
 
@@ -118,14 +121,13 @@ def parse_pitr_target(text: str) -> dt.datetime:
     return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
 
 
-def restore_pitr(config: DrillConfig, source: Any, catalog: Any, run: Any,
-                 staging: Path) -> tuple[Any, Any]:
-    """Point-in-time recovery to ``drill.pitr_target`` from the newest base backup before it.
+def restore_pitr(config: DrillConfig, source: Any, catalog: Any, provider: ScratchProvider,
+                 staging: Path) -> tuple[PostgresEndpoint, PitrResult]:
+    """Point-in-time recovery to ``drill.pitr_target`` from the newest base backup before it,
+    run by ``provider`` wherever the drill runs (it stops the server with the rest).
 
-    Returns the running server (the caller stops it) and the recovery's proof.
+    Returns the recovered server's endpoint and the recovery's proof.
     """
-    from harness.restore.pitr import start_pitr
-
     target = parse_pitr_target(config.drill.pitr_target)
     bases = [b for b in catalog.base_backups() if b.taken_at and b.taken_at <= target]
     if not bases:
@@ -136,6 +138,4 @@ def restore_pitr(config: DrillConfig, source: Any, catalog: Any, run: Any,
     base = bases[-1]
     base_path = Path(source.fetch(base.relpath, staging))
     wal_path = Path(source.fetch(catalog.wal_prefix, staging))
-    return start_pitr(run, base_path, wal_path, target, os_user=config.scratch.os_user,
-                      ready_timeout=max(300.0, config.scratch.ready_timeout),
-                      stop_timeout=config.scratch.stop_timeout)
+    return provider.recover_postgres(base_path, wal_path, target)

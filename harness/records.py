@@ -19,6 +19,10 @@ from typing import Any, Literal
 
 SCHEMA_VERSION = "1.0"
 
+#: The environment variable every process a run starts carries, naming the run: how the sweep
+#: recognises the leftovers of a killed run (and nothing else).
+OWNER_ENV = "SCRYDON_DRILL_OWNER"
+
 #: The five databases of a Scrydon deployment; they must restore together.
 DATABASES: tuple[str, ...] = ("auth", "agentic", "analytics", "cortex", "ontology")
 

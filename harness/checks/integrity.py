@@ -110,8 +110,8 @@ def check_base_backup(catalog: Any, source: Any, staging: Path) -> Outcome:
     The tool must be of the base backup's major version; plain-format backups only before
     PostgreSQL 18. No base backup in the layout is could-not-verify (PITR is then impossible).
     """
-    from harness.restore.pitr import base_backup_major
     from harness.tools import pgbin
+    from harness.tools.pitr import base_backup_major
 
     bases = catalog.base_backups()
     if not bases:

@@ -301,13 +301,14 @@ def check_http_signin(auth_base: str, creds: AdminCredentials, *, timeout: float
 
 
 def check_live_signin(database_url: str, creds: AdminCredentials, *,
-                      timeout: float = 30.0, admin_roles: Sequence[str] = ("admin",)) -> Outcome:
+                      timeout: float = 30.0, admin_roles: Sequence[str] = ("admin",),
+                      owner: str | None = None) -> Outcome:
     """Serve the restored auth database with the real better-auth and sign in over HTTP.
 
     Missing node/npm (or an uninstallable better-auth) is could-not-verify, naming the
     install command; a server that cannot start on the restored database is a failure.
     """
-    from harness import betterauth_node as ba
+    from harness.tools import betterauth_node as ba
 
     try:
         ba.ensure_installed()
@@ -318,7 +319,7 @@ def check_live_signin(database_url: str, creds: AdminCredentials, *,
         could_not_verify(f"better-auth {ba.BETTER_AUTH_VERSION} could not be installed: "
                          f"{exc.message}", remedy=exc.remedy)
     try:
-        with ba.serve(database_url, ready_timeout=timeout) as server:
+        with ba.serve(database_url, ready_timeout=timeout, owner=owner) as server:
             return check_http_signin(server.url(""), creds, timeout=timeout,
                                      what=f"better-auth {ba.BETTER_AUTH_VERSION}",
                                      admin_roles=admin_roles)

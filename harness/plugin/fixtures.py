@@ -54,11 +54,14 @@ class ScratchFactory:
         self.pytest_session = session
         self.sessions: list[ScratchSession] = []
 
-    def __call__(self, config: DrillConfig | None = None) -> ScratchSession:
-        """Open a new scratch session (a ready environment) and remember it for teardown."""
+    def __call__(self, config: DrillConfig | None = None, *,
+                 stores: tuple[str, ...] = ("postgres", "objects", "warehouse")
+                 ) -> ScratchSession:
+        """Open a new scratch session (a ready environment with ``stores``) and remember it
+        for teardown."""
         from harness.scratch.session import ScratchSession
 
-        session = ScratchSession(config or self.config)
+        session = ScratchSession(config or self.config, stores=stores)
         self.sessions.append(session)
         session.open()
         return session
@@ -120,12 +123,16 @@ def drill_restored(drill_config: DrillConfig, scratch_factory: ScratchFactory,
                          remedy="set backups.source in the drill config")
     source, catalog = open_catalog(drill_config)
 
+    runs: list[str] = []
+
     def new_scratch() -> tuple[Endpoints, Path]:
         session = scratch_factory()
         assert session.provider is not None and session.run is not None
+        runs.append(session.run.run_id)
         return session.provider.endpoints, session.run.subdir("staging")
 
     platform = restore_latest(drill_config, source, catalog, new_scratch)
+    platform.run_id = runs[-1] if runs else ""
     _record_restore(request, platform)
     return platform
 

@@ -16,9 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from harness.catalog.model import Artifact, RestoreSet
+from harness.config import BackupsConfig
 from harness.crypto import dapr
 from harness.errors import DrillError
 from harness.records import PhaseClock
+from harness.restore import starrocks
 from harness.restore.objects import ObjectItem, upload_objects
 from harness.restore.postgres import (
     RestoreError,
@@ -27,7 +29,7 @@ from harness.restore.postgres import (
     restore_database,
 )
 from harness.restore.result import RestoreResult
-from harness.restore.warehouse import restore_warehouse
+from harness.restore.warehouse import WarehouseRestore, restore_warehouse
 from harness.scratch.endpoints import Endpoints
 
 Fetch = Callable[[Artifact], Path]
@@ -42,11 +44,14 @@ class RestoreEngine:
     """Restores a :class:`RestoreSet` into the stores at ``target``."""
 
     def __init__(self, target: Endpoints, *, fetch: Fetch = local_fetch,
-                 jobs: int | None = None, object_workers: int = 8) -> None:
+                 jobs: int | None = None, object_workers: int = 8,
+                 backups: BackupsConfig | None = None) -> None:
         self.target = target
         self.fetch = fetch
         self.jobs = jobs or os.cpu_count() or 1
         self.object_workers = object_workers
+        # Where a StarRocks warehouse finds its snapshot repository.
+        self.backups = backups or BackupsConfig()
 
     # -- stores ----------------------------------------------------------------------------
     def restore_master_key(self, rs: RestoreSet, clock: PhaseClock,
@@ -96,7 +101,38 @@ class RestoreEngine:
 
     def restore_warehouse(self, rs: RestoreSet, clock: PhaseClock,
                           result: RestoreResult) -> None:
-        """Load the warehouse snapshot."""
+        """Restore the warehouse the way its kind restores: StarRocks from its snapshot
+        repository, the MariaDB stand-in from the per-table snapshot files."""
+        if self.target.warehouse is not None and self.target.warehouse.kind == "starrocks":
+            self._restore_starrocks(clock, result)
+            return
+        self._restore_tables(rs, clock, result)
+
+    def _restore_starrocks(self, clock: PhaseClock, result: RestoreResult) -> None:
+        wh, cfg = self.target.warehouse, self.backups
+        assert wh is not None
+        if not cfg.starrocks_location:
+            raise DrillError("the scratch warehouse is StarRocks but backups.starrocks_location "
+                             "names no snapshot repository", store="warehouse",
+                             remedy="set backups.starrocks_location (s3://...) and "
+                                    "backups.starrocks_repository to the backing cluster's")
+        with clock.phase("warehouse", "restore") as ph:
+            conn = wh.connect()
+            try:
+                done = starrocks.restore_database(
+                    conn, database=cfg.starrocks_database, repo=cfg.starrocks_repository,
+                    location=cfg.starrocks_location, access_key=cfg.s3_access_key,
+                    secret_key=cfg.s3_secret_key, endpoint=cfg.s3_endpoint,
+                    snapshot=cfg.starrocks_snapshot or None)
+            finally:
+                conn.close()  # type: ignore[attr-defined]
+            result.warehouse = WarehouseRestore(database=done.database, tables=done.tables)
+            ph.detail = (f"{len(done.tables)} tables from snapshot {done.snapshot.snapshot} "
+                         f"({done.snapshot.timestamp})")
+
+    def _restore_tables(self, rs: RestoreSet, clock: PhaseClock,
+                        result: RestoreResult) -> None:
+        """Load the per-table snapshot files (the MariaDB stand-in)."""
         if self.target.warehouse is None or rs.warehouse is None or rs.warehouse.manifest is None:
             raise DrillError("no warehouse snapshot or no scratch warehouse", store="warehouse")
         with clock.phase("warehouse", "restore") as ph:

@@ -57,6 +57,7 @@ class RestoredPlatform:
     fallback_from: RestoreSet | None = None
     fallback_reason: str = ""
     notes: list[str] = field(default_factory=list)
+    run_id: str = ""  # the scratch run it lives in: helpers started for checks carry it
 
     @property
     def backup_time(self) -> dt.datetime:

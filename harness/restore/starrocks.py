@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import DrillError
+from harness.tools.wait import WaitTimeout, wait_until
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -116,27 +117,32 @@ def wait_for_restore(cursor: Any, database: str, *, timeout: float = 3600,
                      interval: float = 5.0, sleep: Callable[[float], None] = time.sleep,
                      clock: Callable[[], float] = time.monotonic) -> tuple[str, int]:
     """Poll ``SHOW RESTORE FROM db`` until the job ends; return (state, polls)."""
-    deadline = clock() + timeout
     polls = 0
-    while True:
+    last = ""
+
+    def finished() -> str | None:
+        nonlocal polls, last
         cursor.execute(f"SHOW RESTORE FROM {_ident(database, 'database')}")
         polls += 1
         rows = _rows_as_dicts(cursor)
         job = rows[-1] if rows else {}
-        state = str(job.get("State", "")).upper()
-        if state == "FINISHED":
-            return state, polls
-        if state == "CANCELLED":
+        last = str(job.get("State", "")).upper()
+        if last == "CANCELLED":
             raise DrillError(f"StarRocks cancelled the restore of {database}: "
                              f"{job.get('Status', '')} {job.get('TaskErrMsg', '')}".strip(),
                              store="warehouse",
                              remedy="check the repository location, the snapshot timestamp "
                              "and replication_num against the scratch cluster's backends")
-        if clock() >= deadline:
-            raise DrillError(f"the StarRocks restore of {database} did not finish within "
-                             f"{timeout:.0f} s (last state {state or 'unknown'})",
-                             store="warehouse")
-        sleep(interval)
+        return last if last == "FINISHED" else None
+
+    try:
+        state = wait_until(finished, timeout=timeout, transient=(), interval=interval,
+                           max_interval=interval, sleep=sleep, clock=clock)
+    except WaitTimeout as exc:
+        raise DrillError(f"the StarRocks restore of {database} did not finish within "
+                         f"{timeout:.0f} s (last state {last or 'unknown'})",
+                         store="warehouse") from exc
+    return state, polls
 
 
 def restore_database(conn: Any, *, database: str, repo: str, location: str,

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import psycopg
 
-from harness.config import DrillConfig, ScratchConfig
+from harness.config import DrillConfig
 from harness.errors import ScratchError
 from harness.records import DATABASES
-from harness.scratch.base import ScratchProvider
+from harness.scratch.base import SCRATCH_STORES, ScratchProvider
 from harness.scratch.endpoints import Endpoints, PostgresEndpoint, S3Endpoint, WarehouseEndpoint
 from harness.scratch.run import Run
 from harness.tools import pgbin
@@ -24,14 +24,10 @@ class ExternalProvider(ScratchProvider):
 
     name = "external"
 
-    def __init__(self, config: ScratchConfig, run: Run, *, drill: DrillConfig | None = None) -> None:
-        super().__init__()
-        if drill is None:
-            from harness.config import resolve
-
-            drill = resolve()
-        self.ext = drill.external
-        self.run = run
+    def __init__(self, config: DrillConfig, run: Run, *,
+                 stores: tuple[str, ...] = SCRATCH_STORES) -> None:
+        super().__init__(config, run, stores=stores)
+        self.ext = config.external
         self._endpoints = Endpoints()
 
     def start(self) -> Endpoints:

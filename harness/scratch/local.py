@@ -2,15 +2,61 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+import signal
 import time
+from collections.abc import Mapping
+from pathlib import Path
 
-from harness.config import ScratchConfig
-from harness.errors import ScratchError
-from harness.scratch.base import STORES, ScratchProvider
-from harness.scratch.endpoints import Endpoints
+import psycopg
+
+from harness.config import DrillConfig
+from harness.errors import ScratchError, ServerStartError
+from harness.scratch.base import SCRATCH_STORES, ScratchProvider, SweepReport
+from harness.scratch.endpoints import Endpoints, PostgresEndpoint
+from harness.scratch.procinfo import group_members, is_alive, process_group, processes_owned_by
 from harness.scratch.run import Run
-from harness.scratch.servers import LocalMariaDB, LocalPostgres, LocalSeaweed, LocalServer
+from harness.scratch.servers import (
+    TMP_SOCKETS_FILE,
+    LocalMariaDB,
+    LocalPostgres,
+    LocalSeaweed,
+    LocalServer,
+    remove_tmp_sockets,
+)
 from harness.tools import pgbin
+from harness.tools.binaries import weed_version
+from harness.tools.pitr import (
+    PitrResult,
+    base_backup_major,
+    chown_tree,
+    prepare_datadir,
+    recovery_failed,
+    recovery_proof,
+    recovery_settings,
+    stage_wal,
+)
+from harness.tools.wait import tail
+
+# Seconds the sweep waits between SIGTERM and SIGKILL.
+_SWEEP_GRACE = 2.0
+
+
+class PitrPostgres(LocalPostgres):
+    """A PostgreSQL server started on a copied base backup in recovery mode."""
+
+    def _ready(self) -> bool:
+        # Trust over the private socket: the base backup carries the source's passwords,
+        # which the drill does not know; a fresh one is set once the server is promoted.
+        with psycopg.connect(host=str(self.sockdir), port=self.port, user="postgres",
+                             dbname="postgres", connect_timeout=2, autocommit=True) as conn:
+            row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+            if row is None or row[0]:
+                return False
+            conn.execute(psycopg.sql.SQL("ALTER USER postgres PASSWORD {}").format(
+                psycopg.sql.Literal(self.password)))
+        return True
 
 
 class LocalProvider(ScratchProvider):
@@ -24,32 +70,30 @@ class LocalProvider(ScratchProvider):
 
     name = "local"
 
-    def __init__(self, config: ScratchConfig, run: Run, *, role: str = "scratch",
-                 stores: tuple[str, ...] = STORES,
+    def __init__(self, config: DrillConfig, run: Run, *, role: str = "scratch",
+                 stores: tuple[str, ...] = SCRATCH_STORES,
                  postgres_settings: dict[str, str] | None = None,
                  postgres_major: int | None = None,
                  postgres_initdb_args: list[str] | None = None,
                  postgres_env: dict[str, str] | None = None) -> None:
-        super().__init__()
-        unknown = set(stores) - set(STORES)
+        super().__init__(config, run, stores=stores)
+        unknown = set(stores) - set(SCRATCH_STORES)
         if unknown:
             raise ScratchError(f"unknown store(s) {sorted(unknown)}",
-                               remedy=f"choose among {', '.join(STORES)}")
-        self.config = config
-        self.run = run
+                               remedy=f"choose among {', '.join(SCRATCH_STORES)}")
+        self.scratch = config.scratch
         self.role = role
-        self.stores = stores
         self.postgres_settings = postgres_settings or {}
         self.postgres_initdb_args = postgres_initdb_args or []
         self.postgres_env = postgres_env or {}
-        self.postgres_major = postgres_major or config.postgres_version
+        self.postgres_major = postgres_major or config.scratch.postgres_version
         self.postgres: LocalPostgres | None = None
         self.seaweed: LocalSeaweed | None = None
         self.mariadb: LocalMariaDB | None = None
         self._servers: list[LocalServer] = []
 
     def _build(self) -> None:
-        cfg = self.config
+        cfg = self.scratch
         if "postgres" in self.stores:
             inst = pgbin.find(self.postgres_major, require_pgvector=cfg.require_pgvector)
             self.postgres = LocalPostgres(self.run, inst, name=f"{self.role}-postgres",
@@ -78,7 +122,7 @@ class LocalProvider(ScratchProvider):
             t0 = time.monotonic()
             for server in self._servers:
                 server.start()
-            deadline = t0 + self.config.ready_timeout
+            deadline = t0 + self.scratch.ready_timeout
             for server in self._servers:
                 took = server.wait_ready(max(1.0, deadline - time.monotonic()))
                 self.timings.add(f"{server.name}.ready", took)
@@ -123,3 +167,82 @@ class LocalProvider(ScratchProvider):
         if self.mariadb:
             out["warehouse"] = f"MariaDB {self.mariadb.version} (stand-in for StarRocks)"
         return out
+
+    def versions(self) -> dict[str, str]:
+        """PostgreSQL, SeaweedFS and MariaDB versions of the running servers."""
+        out = super().versions()
+        if self.seaweed is not None:
+            out["seaweedfs"] = weed_version()
+        return out
+
+    def logs(self, store: str) -> str:
+        """The tail of the store's server log."""
+        server = {"postgres": self.postgres, "objects": self.seaweed,
+                  "warehouse": self.mariadb}.get(store)
+        process = getattr(server, "process", None)
+        return tail(process.log_path) if process is not None else ""
+
+    def recover_postgres(self, base: Path, wal: Path, target: dt.datetime
+                         ) -> tuple[PostgresEndpoint, PitrResult]:
+        """Replay ``wal`` onto a copy of ``base`` up to ``target`` in a server of the base
+        backup's own major version, promoted; it stops with the provider."""
+        inst = pgbin.find(base_backup_major(base), require_pgvector=False)
+        server = PitrPostgres(self.run, inst, name=f"{self.role}-pitr-postgres",
+                              os_user=self.scratch.os_user,
+                              stop_timeout=self.scratch.stop_timeout)
+        staged = server.base / "wal-archive"
+        stage_wal(wal, staged, server.user)
+        prepare_datadir(base, server.datadir, server.user)
+        server.sockdir.mkdir(exist_ok=True)
+        chown_tree(server.sockdir, server.user)
+        server.settings = recovery_settings(str(staged), target,
+                                            str(server.datadir / "pg_hba.conf"))
+        self._servers.append(server)
+        server.start()
+        try:
+            server.wait_ready(max(300.0, self.scratch.ready_timeout))
+        except ServerStartError as exc:
+            log = tail(server.base / "server.log", 80)
+            server.stop()
+            raise recovery_failed(log, target, str(wal), str(base)) from exc
+        log = (server.base / "server.log").read_text(errors="replace")
+        try:
+            proof = recovery_proof(log, target, str(wal))
+        except Exception:
+            server.stop()
+            raise
+        return server.endpoint, proof
+
+    @classmethod
+    def sweep(cls, dead_runs: Mapping[str, Path], report: SweepReport) -> None:
+        """Kill the processes that carry a dead run's mark in their environment (and the
+        members of process groups such a process leads); remove the sockets SeaweedFS
+        left in /tmp, which the run folder records."""
+        victims = processes_owned_by(set(dead_runs))
+        for pid, rid in list(victims.items()):
+            if process_group(pid) == pid:
+                for member in group_members(pid):
+                    victims.setdefault(member, rid)
+        for pid in victims:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + _SWEEP_GRACE
+        while time.monotonic() < deadline and any(is_alive(p) for p in victims):
+            time.sleep(0.1)
+        for pid in victims:
+            if is_alive(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        for pid in victims:  # reap our own children among them (zombies linger otherwise)
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+        report.killed.update(victims)
+        for directory in dead_runs.values():
+            for listing in directory.glob(f"*/{TMP_SOCKETS_FILE}"):
+                remove_tmp_sockets(listing)

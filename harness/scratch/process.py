@@ -17,7 +17,7 @@ from pathlib import Path
 
 from harness.errors import ServerStartError
 from harness.scratch.procinfo import OWNER_ENV, members_of_group
-from harness.tools.wait import tail
+from harness.tools.wait import Died, WaitTimeout, tail, wait_until
 
 ReadyCheck = Callable[[], bool]
 
@@ -90,40 +90,34 @@ class ServerProcess:
         """True while the process has not exited."""
         return self.popen is not None and self.popen.poll() is None
 
-    def wait_ready(self, check: ReadyCheck, timeout: float) -> float:
+    def wait_ready(self, check: ReadyCheck, timeout: float,
+                   transient: tuple[type[BaseException], ...] = (OSError,)) -> float:
         """Poll ``check`` until it returns True; return the seconds it took.
 
-        Raises :class:`ServerStartError` with the log tail as soon as the process exits,
-        or when ``timeout`` seconds pass without the check succeeding.
+        ``transient`` are the exceptions a probe raises while the server is still coming up;
+        anything else fails at once. Raises :class:`ServerStartError` with the log tail as
+        soon as the process exits, or when ``timeout`` seconds pass without success.
         """
         assert self.popen is not None and self.started_at is not None
-        deadline = time.monotonic() + timeout
-        delay = 0.05
-        last_error = ""
-        while True:
-            if not self.alive():
-                raise ServerStartError(
-                    f"{self.name} exited with code {self.popen.returncode} before it was ready",
-                    path=str(self.log_path),
-                    remedy="read the log below; a port clash or a bad data directory is typical",
-                    detail=tail(self.log_path),
-                )
-            try:
-                if check():
-                    self.ready_seconds = time.monotonic() - self.started_at
-                    return self.ready_seconds
-            except Exception as exc:  # noqa: BLE001 - any failure means "not ready yet"
-                last_error = f"{type(exc).__name__}: {exc}"
-            if time.monotonic() >= deadline:
-                raise ServerStartError(
-                    f"{self.name} is running but was not ready after {timeout:.0f} s"
-                    + (f" (last probe: {last_error})" if last_error else ""),
-                    path=str(self.log_path),
-                    remedy="raise scratch.ready_timeout on a slow machine, or read the log",
-                    detail=tail(self.log_path),
-                )
-            time.sleep(delay)
-            delay = min(delay * 1.5, 0.5)
+        popen = self.popen
+        try:
+            wait_until(check, timeout=timeout, transient=transient,
+                       alive=lambda: popen.poll() is None)
+        except Died as exc:
+            raise ServerStartError(
+                f"{self.name} exited with code {popen.returncode} before it was ready",
+                path=str(self.log_path),
+                remedy="read the log below; a port clash or a bad data directory is typical",
+                detail=tail(self.log_path)) from exc
+        except WaitTimeout as exc:
+            raise ServerStartError(
+                f"{self.name} is running but was not ready after {timeout:.0f} s"
+                + (f" (last probe: {exc.last_error})" if exc.last_error else ""),
+                path=str(self.log_path),
+                remedy="raise scratch.ready_timeout on a slow machine, or read the log",
+                detail=tail(self.log_path)) from exc
+        self.ready_seconds = time.monotonic() - self.started_at
+        return self.ready_seconds
 
     def stop(self) -> float:
         """Ask the server to stop, escalate to SIGKILL after the deadline; return seconds taken."""

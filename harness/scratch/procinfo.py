@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-OWNER_ENV = "SCRYDON_DRILL_OWNER"
+from harness.records import OWNER_ENV
 
 
 def start_ticks(pid: int) -> int | None:

@@ -92,10 +92,15 @@ class _ChildServer:
     def _ready(self) -> bool:
         raise NotImplementedError
 
+    def _transient(self) -> tuple[type[BaseException], ...]:
+        """What ``_ready`` raises while the server is still starting (anything else is a
+        real failure)."""
+        return (OSError,)
+
     def wait_ready(self, timeout: float) -> float:
         """Poll ``_ready`` until it succeeds (failing at once if the process dies)."""
         assert self.process
-        return self.process.wait_ready(self._ready, timeout)
+        return self.process.wait_ready(self._ready, timeout, self._transient())
 
     def stop(self) -> float:
         """Ask the server to stop, SIGKILL after its deadline; return the seconds taken."""
@@ -167,6 +172,11 @@ class LocalPostgres(_ChildServer):
             # SIGINT is PostgreSQL's "fast" shutdown: it does not wait for clients to leave.
             stop_signal=signal.SIGINT, stop_timeout=self.stop_timeout)
         self.process.start()
+
+    def _transient(self) -> tuple[type[BaseException], ...]:
+        import psycopg
+
+        return (OSError, psycopg.OperationalError)
 
     def _ready(self) -> bool:
         import psycopg
@@ -270,6 +280,12 @@ class LocalSeaweed(_ChildServer):
         remove_tmp_sockets(self.base / TMP_SOCKETS_FILE)
         return took
 
+    def _transient(self) -> tuple[type[BaseException], ...]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        # Until its volume server registers, the gateway answers 5xx (a ClientError).
+        return (OSError, BotoCoreError, ClientError)
+
     def _ready(self) -> bool:
         # Writing and deleting a probe object proves master, volume, filer and S3 all work;
         # listing buckets alone succeeds before a volume is writable.
@@ -327,6 +343,11 @@ class LocalMariaDB(_ChildServer):
                                      run_id=self.run.run_id, log_path=self.base / "server.log",
                                      stop_timeout=self.stop_timeout)
         self.process.start()
+
+    def _transient(self) -> tuple[type[BaseException], ...]:
+        import pymysql
+
+        return (OSError, pymysql.err.OperationalError)
 
     def _ready(self) -> bool:
         import pymysql

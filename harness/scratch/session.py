@@ -9,7 +9,7 @@ from pathlib import Path
 from types import TracebackType
 
 from harness.config import DrillConfig
-from harness.scratch.base import ScratchProvider
+from harness.scratch.base import SCRATCH_STORES, ScratchProvider
 from harness.scratch.endpoints import Endpoints
 from harness.scratch.registry import get_provider
 from harness.scratch.run import Run
@@ -25,18 +25,15 @@ class ScratchSession:
     removes it.
     """
 
-    def __init__(self, config: DrillConfig, *, run: Run | None = None) -> None:
+    def __init__(self, config: DrillConfig, *, run: Run | None = None,
+                 stores: tuple[str, ...] = SCRATCH_STORES) -> None:
         self.config = config
         self.run = run
+        self.stores = stores
         self.provider: ScratchProvider | None = None
         self.sweep_report: SweepReport | None = None
         self.kept = False
         self._owns_run = run is None
-        self._adopted: list[object] = []
-
-    def adopt(self, server: object) -> None:
-        """Stop ``server`` (anything with ``stop()``) with this session, before the provider."""
-        self._adopted.append(server)
 
     def open(self) -> Endpoints:
         """Sweep (when configured), create the run directory, provision and wait for ready."""
@@ -45,11 +42,7 @@ class ScratchSession:
             self.sweep_report = sweep(cfg.root or None)
         if self.run is None:
             self.run = Run.create(cfg.root or None)
-        provider_cls = get_provider(cfg.provider)
-        if cfg.provider == "external":
-            self.provider = provider_cls(cfg, self.run, drill=self.config)
-        else:
-            self.provider = provider_cls(cfg, self.run)
+        self.provider = get_provider(cfg.provider)(self.config, self.run, stores=self.stores)
         try:
             return self.provider.start()
         except BaseException:
@@ -71,8 +64,6 @@ class ScratchSession:
                       file=sys.stderr)
             return
         try:
-            while self._adopted:
-                self._adopted.pop().stop()  # type: ignore[attr-defined]
             if self.provider is not None:
                 self.provider.stop()
         finally:

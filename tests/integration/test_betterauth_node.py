@@ -1,4 +1,4 @@
-"""The real better-auth (npm, pinned in fixtures/betterauth) against the harness.
+"""The real better-auth (npm, pinned in harness/tools/betterauth) against the harness.
 
 * Password hashes made by better-auth's ``hashPassword`` verify with
   :mod:`harness.crypto.betterauth`, and the other way round (including NFKC normalisation).
@@ -35,7 +35,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from harness import betterauth_node as ba
+from harness.tools import betterauth_node as ba
 
 pytestmark = pytest.mark.integration
 

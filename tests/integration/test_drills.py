@@ -352,11 +352,11 @@ class Deployed:
 
 
 def deployed_platform(stack: ExitStack, reference: Any, root: Path) -> Deployed:
-    from harness import betterauth_node as ba
+    from harness.tools import betterauth_node as ba
 
     cfg = resolve(environ={}, arguments={"scratch": {"root": str(root),
                                                      "require_pgvector": False}})
-    provider = LocalProvider(cfg.scratch, Run.create(str(root)), role="deployed",
+    provider = LocalProvider(cfg, Run.create(str(root)), role="deployed",
                              stores=("postgres",), postgres_major=15)
     stack.callback(provider.stop)
     pg = provider.start().postgres
@@ -387,7 +387,7 @@ def drills(reference: Any) -> Iterator[dict[str, DrillRun]]:
             cfg = resolve(environ={}, arguments={"scratch": {"root": str(helpers)}})
             # The editor runs the dumps' own major version (a dump restores only into it or newer).
             major = int(reference.meta["postgres"].split()[1].split(".")[0])
-            editor_provider = LocalProvider(cfg.scratch, Run.create(str(helpers)), role="editor",
+            editor_provider = LocalProvider(cfg, Run.create(str(helpers)), role="editor",
                                             stores=("postgres",), postgres_major=major)
             try:
                 editor = DumpEditor(editor_provider.start().postgres)

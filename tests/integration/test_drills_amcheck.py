@@ -34,7 +34,7 @@ def server() -> Iterator[LocalProvider]:
     os.chmod(root, 0o755)
     cfg = resolve(environ={}, arguments={"scratch": {"root": str(root),
                                                      "require_pgvector": False}})
-    provider = LocalProvider(cfg.scratch, Run.create(str(root)), stores=("postgres",),
+    provider = LocalProvider(cfg, Run.create(str(root)), stores=("postgres",),
                              postgres_major=15)
     try:
         provider.start()

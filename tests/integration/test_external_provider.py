@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 def test_external_target_is_used_and_left_running(run_root: Path) -> None:
     cfg = resolve(environ={}, arguments={"scratch": {"root": str(run_root)}})
     owner = Run.create(run_root)
-    with LocalProvider(cfg.scratch, owner, stores=("postgres",)) as theirs:
+    with LocalProvider(cfg, owner, stores=("postgres",)) as theirs:
         pg = theirs.endpoints.postgres
         ext = resolve(environ={}, arguments={
             "scratch": {"root": str(run_root), "provider": "external"},

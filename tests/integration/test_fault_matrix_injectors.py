@@ -31,7 +31,6 @@ from harness.catalog.source import DirectorySource
 from harness.config import BackupsConfig, resolve
 from harness.crypto import betterauth, dapr, license
 from harness.errors import RestoreError
-from harness.restore.pitr import start_pitr
 from harness.restore.postgres import inspect_dump
 from harness.scratch.local import LocalProvider
 from harness.scratch.run import Run
@@ -299,15 +298,14 @@ def test_archive_ending_early_cannot_reach_the_target_the_clean_archive_reaches(
     assert commits(ctx.backups)[-1].at < target < commits(reference.backups)[-1].at
     cfg = resolve(environ={})
     base = sorted((reference.backups / "postgres" / "base").iterdir())[-1]
-    server, proof = start_pitr(Run.create(work), base, reference.backups / "postgres" / "wal",
-                               target, os_user=cfg.scratch.os_user)
-    try:
+    with LocalProvider(cfg, Run.create(work), stores=()) as provider:
+        _, proof = provider.recover_postgres(base, reference.backups / "postgres" / "wal",
+                                             target)
         assert proof.promoted and "recovery stopping before commit" in proof.stopped
-    finally:
-        server.stop()
-    with pytest.raises(RestoreError, match="ends before the recovery target"):
-        start_pitr(Run.create(work), ctx.backups / "postgres" / "base" / base.name,
-                   ctx.backups / "postgres" / "wal", target, os_user=cfg.scratch.os_user)
+    with LocalProvider(cfg, Run.create(work), stores=()) as provider, \
+            pytest.raises(RestoreError, match="ends before the recovery target"):
+        provider.recover_postgres(ctx.backups / "postgres" / "base" / base.name,
+                                  ctx.backups / "postgres" / "wal", target)
 
 
 # -- warehouse -----------------------------------------------------------------------------------
@@ -320,7 +318,7 @@ def test_truncated_snapshot_is_what_mariadb_dump_writes_of_the_truncated_table(
     orig = reference.backups / "warehouse" / run / "scrydon_managed" / f"{table}.sql"
     keep = ctx.details["rows_after"]
     cfg = resolve(environ={}, arguments={"scratch": {"root": str(work)}})
-    with LocalProvider(cfg.scratch, Run.create(work), stores=("warehouse",)) as wh_env:
+    with LocalProvider(cfg, Run.create(work), stores=("warehouse",)) as wh_env:
         wh = wh_env.endpoints.warehouse
         assert wh is not None
         conn: Any = wh.connect()

@@ -176,7 +176,7 @@ def test_a_relaid_set_restores_the_same_content(layout: Layout, reference: Any) 
         relayout(reference.backups, DEFAULT_LAYOUT, work, layout, compress_wal="gz")
         rs = catalog_of(work, layout).choose_restore_set()
         cfg = resolve(environ={}, arguments={"scratch": {"root": str(root)}})
-        with LocalProvider(cfg.scratch, Run.create(root)) as provider:
+        with LocalProvider(cfg, Run.create(root)) as provider:
             ep = provider.endpoints
             result = RestoreEngine(ep).restore(rs)
             assert result.ok, result.errors

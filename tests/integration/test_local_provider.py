@@ -41,7 +41,7 @@ def config(run_root: Path, **scratch: object):
 def test_all_three_servers_start_answer_and_stop_in_seconds(run_root: Path, measure) -> None:
     cfg = config(run_root)
     run = Run.create(run_root)
-    provider = LocalProvider(cfg.scratch, run)
+    provider = LocalProvider(cfg, run)
     t0 = time.monotonic()
     with provider:
         started = time.monotonic() - t0
@@ -79,7 +79,7 @@ def test_all_three_servers_start_answer_and_stop_in_seconds(run_root: Path, meas
 def test_missing_postgres_version_lists_what_is_installed(run_root: Path) -> None:
     cfg = config(run_root, postgres_version=9)
     with pytest.raises(ServerNotFound) as err:
-        LocalProvider(cfg.scratch, Run.create(run_root)).start()
+        LocalProvider(cfg, Run.create(run_root)).start()
     text = str(err.value)
     assert "PostgreSQL 9 with pgvector is not installed" in text
     assert "installed:" in text and "PostgreSQL 1" in text and "pip install" in text
@@ -91,7 +91,7 @@ def test_setup_failing_half_way_tears_down_what_started(run_root: Path, monkeypa
     cfg = config(run_root)
     run = Run.create(run_root)
     with pytest.raises(ServerStartError) as err:
-        LocalProvider(cfg.scratch, run).start()
+        LocalProvider(cfg, run).start()
     assert "MariaDB" in str(err.value) and "exited with code 1" in str(err.value)
     assert ps_lines(run.run_id) == [], "servers outlived a failed setup"
 

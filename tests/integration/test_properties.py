@@ -137,7 +137,7 @@ def environment(root: Path, role: str, env: dict[str, str] | None = None
                 ) -> Iterator[Endpoints]:
     cfg = resolve(environ={}, arguments={"scratch": {"root": str(root),
                                                      "sweep_on_start": False}})
-    with LocalProvider(cfg.scratch, Run.create(root), role=role,
+    with LocalProvider(cfg, Run.create(root), role=role,
                        postgres_env=env) as provider:
         yield provider.endpoints
 

@@ -11,13 +11,12 @@ import psycopg
 import pytest
 
 from fixtures.reference.schema import BETTER_AUTH, DATABASES
-from harness import betterauth_node
 from harness.config import resolve
 from harness.crypto import dapr
 from harness.layout import DEFAULT_LAYOUT
 from harness.scratch.local import LocalProvider
 from harness.scratch.run import Run
-from harness.tools import pgbin
+from harness.tools import betterauth_node, pgbin
 
 pytestmark = pytest.mark.integration
 
@@ -145,7 +144,7 @@ def columns(conninfo: dict) -> dict[str, list[tuple[str, str, str]]]:
 def test_auth_schema_equals_better_auth_own_migration(run_root) -> None:
     """Our better-auth tables are column for column what better-auth 1.7.25 creates."""
     cfg = resolve(environ={}, arguments={"scratch": {"root": str(run_root)}})
-    with LocalProvider(cfg.scratch, Run.create(run_root), stores=("postgres",)) as env:
+    with LocalProvider(cfg, Run.create(run_root), stores=("postgres",)) as env:
         pg = env.endpoints.postgres
         with psycopg.connect(**pg.conninfo(), autocommit=True) as conn:
             conn.execute("CREATE DATABASE ours")

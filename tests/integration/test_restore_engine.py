@@ -114,7 +114,7 @@ def test_truncated_dump_fails_clearly_and_fallback_restores_the_previous_day(
 def test_dump_from_a_newer_major_is_refused_before_restoring(run_root, tmp_path) -> None:
     cfg = resolve(environ={}, arguments={"scratch": {"root": str(run_root)}})
     newer = pgbin.find(18)
-    with LocalProvider(cfg.scratch, Run.create(run_root), stores=("postgres",),
+    with LocalProvider(cfg, Run.create(run_root), stores=("postgres",),
                        postgres_major=18) as src:
         pg18 = src.endpoints.postgres
         with psycopg.connect(**pg18.conninfo(), autocommit=True) as conn:
@@ -122,7 +122,7 @@ def test_dump_from_a_newer_major_is_refused_before_restoring(run_root, tmp_path)
         dump = tmp_path / "auth.dump"
         subprocess.run([newer.tool("pg_dump"), "-Fc", "-f", str(dump), "-d", "auth"],
                        env={**os.environ, **pg18.env()}, check=True)
-    with LocalProvider(cfg.scratch, Run.create(run_root), stores=("postgres",)) as dst:
+    with LocalProvider(cfg, Run.create(run_root), stores=("postgres",)) as dst:
         pg16 = dst.endpoints.postgres
         with pytest.raises(RestoreError) as err:
             inspect_dump("auth", dump, pg16)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import shutil
 import time
@@ -14,7 +15,6 @@ from fixtures.backup.producer import BackupProducer, archive_settings, prepare_w
 from fixtures.reference.model import Settings
 from harness.config import resolve
 from harness.errors import RestoreError
-from harness.restore.pitr import start_pitr
 from harness.scratch.local import LocalProvider
 from harness.scratch.run import Run
 from harness.scratch.servers import unprivileged_user
@@ -35,7 +35,7 @@ def pitr_source(tmp_path_factory):
     cfg = resolve(environ={}, arguments={"scratch": {"root": str(root)}})
     prepare_wal_dir(wal, unprivileged_user(cfg.scratch.os_user))
     run = Run.create(root)
-    provider = LocalProvider(cfg.scratch, run, role="source", stores=("postgres",),
+    provider = LocalProvider(cfg, run, role="source", stores=("postgres",),
                              postgres_settings=archive_settings(wal),
                              postgres_initdb_args=["--wal-segsize=1"])
     events: list[tuple[str, dt.datetime]] = []
@@ -64,9 +64,16 @@ def pitr_source(tmp_path_factory):
         shutil.rmtree(root, ignore_errors=True)
 
 
-def restored_events(server) -> list[str]:
-    with psycopg.connect(**server.endpoint.conninfo("auth")) as conn:
+def restored_events(endpoint) -> list[str]:
+    with psycopg.connect(**endpoint.conninfo("auth")) as conn:
         return [r[0] for r in conn.execute("SELECT id FROM audit_log ORDER BY id")]
+
+
+@contextlib.contextmanager
+def recovery(run_root, cfg):
+    """A provider with no stores of its own: it runs (and stops) the recovered server."""
+    with LocalProvider(cfg, Run.create(run_root), stores=()) as provider:
+        yield provider
 
 
 def test_pitr_to_t_holds_events_up_to_t_and_none_after(pitr_source, run_root, measure) -> None:
@@ -74,24 +81,22 @@ def test_pitr_to_t_holds_events_up_to_t_and_none_after(pitr_source, run_root, me
     # T between event 2 and event 3.
     target = events[2][1] + (events[3][1] - events[2][1]) / 2
     sha_before = sorted(p.stat().st_mtime_ns for p in pitr_source["wal"].iterdir())
-    server, proof = start_pitr(Run.create(run_root), pitr_source["base"], pitr_source["wal"],
-                               target, os_user=pitr_source["cfg"].scratch.os_user)
-    try:
-        got = restored_events(server)
+    with recovery(run_root, pitr_source["cfg"]) as provider:
+        endpoint, proof = provider.recover_postgres(pitr_source["base"], pitr_source["wal"],
+                                                    target)
+        got = restored_events(endpoint)
         assert got == [e for e, t in events if t <= target]
         assert got and len(got) < len(events)
         assert proof.promoted and "recovery stopping before commit" in proof.stopped
         measure(f"PITR to {target.isoformat()}: {len(got)} of {len(events)} events; {proof.stopped}")
-    finally:
-        server.stop()
     assert sorted(p.stat().st_mtime_ns for p in pitr_source["wal"].iterdir()) == sha_before
 
 
 def test_archive_ending_before_target_is_a_clear_error(pitr_source, run_root) -> None:
     target = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
-    with pytest.raises(RestoreError) as err:
-        start_pitr(Run.create(run_root), pitr_source["base"], pitr_source["wal"], target,
-                   os_user=pitr_source["cfg"].scratch.os_user)
+    with recovery(run_root, pitr_source["cfg"]) as provider, \
+            pytest.raises(RestoreError) as err:
+        provider.recover_postgres(pitr_source["base"], pitr_source["wal"], target)
     assert "WAL archive ends before the recovery target" in str(err.value)
 
 
@@ -101,9 +106,9 @@ def test_missing_segment_stops_recovery_short(pitr_source, run_root, tmp_path) -
     segments = sorted(p for p in wal_copy.iterdir() if len(p.name) == 24)
     segments[-3].unlink()  # a gap two events before the end
     target = pitr_source["events"][-1][1]
-    with pytest.raises(RestoreError) as err:
-        start_pitr(Run.create(run_root), pitr_source["base"], wal_copy, target,
-                   os_user=pitr_source["cfg"].scratch.os_user)
+    with recovery(run_root, pitr_source["cfg"]) as provider, \
+            pytest.raises(RestoreError) as err:
+        provider.recover_postgres(pitr_source["base"], wal_copy, target)
     assert "ends before the recovery target" in str(err.value)
 
 
@@ -117,13 +122,11 @@ def test_pitr_from_the_catalogue_reproduces_a_backup_run(reference, run_root, me
                                          "scratch": {"root": str(run_root)},
                                          "drill": {"pitr_target": run2["server_time"]}})
     source, catalog = open_catalog(cfg)
-    run = Run.create(run_root)
-    server, proof = restore_pitr(cfg, source, catalog, run, run.subdir("staging"))
-    try:
+    with recovery(run_root, cfg) as provider:
+        endpoint, proof = restore_pitr(cfg, source, catalog, provider,
+                                       provider.run.subdir("staging"))
         expected = reference.fingerprint(run2["stamp"])["postgres"]
-        got = {db: postgres_fingerprint(server.endpoint.conninfo(db)) for db in expected}
+        got = {db: postgres_fingerprint(endpoint.conninfo(db)) for db in expected}
         assert got == expected
         measure(f"PITR of the reference to run 2's completion: all five databases equal the "
                 f"source fingerprint; {proof.last_transaction}")
-    finally:
-        server.stop()

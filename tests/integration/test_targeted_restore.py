@@ -26,7 +26,7 @@ def test_single_table_and_single_object(reference, run_root: Path) -> None:
     source, catalog = open_catalog(cfg)
     rs = catalog.choose_restore_set()
     expected = reference.fingerprint(rs.run)
-    with LocalProvider(cfg.scratch, Run.create(run_root), stores=("postgres", "objects")) as env:
+    with LocalProvider(cfg, Run.create(run_root), stores=("postgres", "objects")) as env:
         ep = env.endpoints
         plan = inspect_dump("auth", Path(rs.dumps["auth"].location), ep.postgres)
         rows = restore_table(plan, ep.postgres, "audit_log")

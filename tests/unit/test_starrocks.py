@@ -128,3 +128,52 @@ def test_offline_md5_names(tmp_path: Path) -> None:
     (d / "__info").write_bytes(b"no md5 in name")
     problems = sr.verify_repository_files(tmp_path)
     assert len(problems) == 1 and "2.dat" in problems[0]
+
+
+def test_the_engine_picks_the_starrocks_restore_by_warehouse_kind() -> None:
+    import dataclasses
+    import datetime as dt
+
+    from harness.catalog.model import RestoreSet
+    from harness.config import BackupsConfig
+    from harness.restore.engine import RestoreEngine
+    from harness.scratch.endpoints import Endpoints, WarehouseEndpoint
+
+    cursor = FakeCursor(script(["RUNNING", "FINISHED"]))
+
+    class ScriptedConn(FakeConn):
+        closed = False
+
+        def close(self) -> None:
+            self.closed = True
+
+    conn = ScriptedConn(cursor)
+
+    @dataclasses.dataclass(frozen=True)
+    class ScriptedStarRocks(WarehouseEndpoint):
+        def connect(self, database: str | None = None, **kwargs: object) -> object:
+            return conn
+
+    target = Endpoints(warehouse=ScriptedStarRocks(host="127.0.0.1", port=9030, user="root",
+                                                   password="", kind="starrocks"))
+    rs = RestoreSet(backup_time=dt.datetime.now(dt.timezone.utc), run="r", dumps={},
+                    warehouse=None, objects_root=None, master_key=None)
+    backups = BackupsConfig(starrocks_location="s3://sr-backups/prod", s3_access_key="ak",
+                            s3_secret_key="sk", s3_endpoint="http://127.0.0.1:9000")
+    engine = RestoreEngine(target, backups=backups)
+    # StarRocks' poll interval is its own; the scripted job finishes on the second poll.
+    sr_wait = sr.wait_for_restore
+    sr.wait_for_restore = lambda cur, db, **kw: sr_wait(cur, db, interval=0.0)  # type: ignore[assignment]
+    try:
+        result = engine.restore(rs, stores=("warehouse",))
+    finally:
+        sr.wait_for_restore = sr_wait  # type: ignore[assignment]
+    assert result.ok, result.errors
+    assert result.warehouse is not None and result.warehouse.tables == {"orders": 42,
+                                                                        "customers": 42}
+    assert any(s.startswith("CREATE READ ONLY REPOSITORY `scrydon_backups`")
+               for s in cursor.executed)
+    assert any("RESTORE SNAPSHOT `scrydon_managed`.`other`" in s for s in cursor.executed)
+    assert conn.closed
+    without = RestoreEngine(target, backups=BackupsConfig()).restore(rs, stores=("warehouse",))
+    assert "backups.starrocks_location" in without.errors["warehouse"]

@@ -1,6 +1,6 @@
-"""Drive the real better-auth npm package (pinned in ``fixtures/betterauth``) from Python.
+"""Drive the real better-auth npm package (pinned in ``harness/tools/betterauth``) from Python.
 
-The Node side is ``fixtures/betterauth/tool.mjs``; this module is its typed wrapper. It is used
+The Node side is ``harness/tools/betterauth/tool.mjs``; this module is its typed wrapper. It is used
 
 * to cross-check the harness's own better-auth password hashing
   (:mod:`harness.crypto.betterauth`) against better-auth's ``hashPassword``/``verifyPassword``;
@@ -29,13 +29,14 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from harness.errors import DrillError, ServerStartError
+from harness.records import OWNER_ENV
+from harness.tools.wait import Died, WaitTimeout, wait_until
 
 __all__ = [
     "BETTER_AUTH_VERSION",
@@ -54,7 +55,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: The better-auth version pinned in ``fixtures/betterauth/package.json``.
+#: The better-auth version pinned in ``harness/tools/betterauth/package.json``.
 BETTER_AUTH_VERSION = "1.7.25"
 MIN_NODE_MAJOR = 20
 
@@ -130,7 +131,7 @@ class BetterAuthServer:
 
 def node_tool_dir() -> Path:
     """Return the directory holding ``package.json``, ``package-lock.json`` and ``tool.mjs``."""
-    return Path(__file__).resolve().parent.parent / "fixtures" / "betterauth"
+    return Path(__file__).resolve().parent / "betterauth"
 
 
 def _which(name: str) -> str:
@@ -443,6 +444,7 @@ def serve(
     *,
     ready_timeout: float = 30.0,
     stop_grace: float = _STOP_GRACE,
+    owner: str | None = None,
 ) -> Iterator[BetterAuthServer]:
     """Serve better-auth on ``127.0.0.1`` against ``database_url`` for the ``with`` block.
 
@@ -454,7 +456,8 @@ def serve(
     The server must print its ready line within ``ready_timeout`` seconds; if it exits first or
     the deadline passes, :class:`BetterAuthServerError` is raised with the tail of its stderr.
     On leaving the block (also when the body raises) the server gets SIGTERM, then SIGKILL
-    after ``stop_grace`` seconds.
+    after ``stop_grace`` seconds. ``owner`` is the drill run's id: the server carries it in
+    its environment (``SCRYDON_DRILL_OWNER``), so the sweep finds it after a killed run.
     """
     import secrets as _secrets
 
@@ -475,7 +478,8 @@ def serve(
                 proc = subprocess.Popen(
                     [node, str(tool), "serve", "--port", str(chosen)],
                     stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=node_tool_dir(),
-                    env=_child_env({_ENV_DB_URL: database_url, _ENV_SECRET: secret}),
+                    env=_child_env({_ENV_DB_URL: database_url, _ENV_SECRET: secret,
+                                    **({OWNER_ENV: owner} if owner else {})}),
                     start_new_session=True,
                 )
             server = BetterAuthServer(
@@ -483,18 +487,13 @@ def serve(
                 _process=proc, _stderr_path=stderr_path, _redact=redact,
             )
             try:
-                deadline = time.monotonic() + ready_timeout
                 ready = None
-                while ready is None:
+                try:
+                    ready = wait_until(lambda: _read_ready(stdout_path), timeout=ready_timeout,
+                                       alive=lambda: proc.poll() is None)
+                except (Died, WaitTimeout):
+                    # One more look: it may have printed "ready" and died right after.
                     ready = _read_ready(stdout_path)
-                    if ready is not None:
-                        break
-                    if proc.poll() is not None:
-                        # One more look: it may have printed "ready" and died right after.
-                        break
-                    if time.monotonic() > deadline:
-                        break
-                    time.sleep(0.05)
                 if ready is not None and proc.poll() is None:
                     break  # started
                 exited = proc.poll()
