@@ -246,7 +246,40 @@ def _sections() -> dict[str, type]:
     }
 
 
-def _suggest(name: str, known: list[str]) -> str:
+def scalar(value: Any, target: type, *, from_text: bool = True) -> Any:
+    """``value`` as a ``target`` (bool, int, float or str); ValueError says what was expected.
+
+    ``from_text`` accepts the strings an environment variable or a command line carries
+    (``"true"``, ``"42"``); without it the value must already have the type (a TOML file's).
+    """
+    if target is bool:
+        if isinstance(value, bool):
+            return value
+        text = value.strip().lower() if from_text and isinstance(value, str) else None
+        if text in {"1", "true", "yes", "on"}:
+            return True
+        if text in {"0", "false", "no", "off"}:
+            return False
+        raise ValueError(f"expected a boolean (true or false), got {value!r}")
+    if target in (int, float):
+        what = "an integer" if target is int else "a number"
+        if isinstance(value, bool) or (not from_text and not isinstance(
+                value, (int,) if target is int else (int, float))):
+            raise ValueError(f"expected {what}, got {value!r}")
+        try:
+            return target(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"expected {what}, got {value!r}") from None
+    if target is str:
+        if isinstance(value, str) or (from_text and isinstance(value, (int, float))
+                                      and not isinstance(value, bool)):
+            return str(value)
+        raise ValueError(f"expected a string, got {value!r}")
+    raise TypeError(f"unsupported setting type {target!r}")
+
+
+def suggest(name: str, known: list[str]) -> str:
+    """`` Did you mean 'x'?`` for the closest known name, or ""."""
     close = difflib.get_close_matches(name, known, n=1)
     return f" Did you mean '{close[0]}'?" if close else ""
 
@@ -254,29 +287,9 @@ def _suggest(name: str, known: list[str]) -> str:
 def _coerce(value: Any, target: type, where: str) -> Any:
     """Convert ``value`` (possibly a string from the environment or CLI) to ``target``."""
     try:
-        if target is bool:
-            if isinstance(value, bool):
-                return value
-            if isinstance(value, str) and value.strip().lower() in {"1", "true", "yes", "on"}:
-                return True
-            if isinstance(value, str) and value.strip().lower() in {"0", "false", "no", "off"}:
-                return False
-            raise ValueError(f"expected a boolean, got {value!r}")
-        if target is int:
-            if isinstance(value, bool):
-                raise ValueError("expected an integer, got a boolean")
-            return int(value)
-        if target is float:
-            if isinstance(value, bool):
-                raise ValueError("expected a number, got a boolean")
-            return float(value)
-        if target is str:
-            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-                raise ValueError(f"expected a string, got {type(value).__name__}")
-            return str(value)
-    except (TypeError, ValueError) as exc:
+        return scalar(value, target)
+    except ValueError as exc:
         raise ConfigError(f"invalid value for {where}: {exc}", remedy=f"fix {where}") from exc
-    raise ConfigError(f"unsupported type {target} for {where}")
 
 
 Layer = dict[str, dict[str, Any]]
@@ -290,7 +303,7 @@ def _validate_layer(layer: Mapping[str, Any], origin: str) -> Layer:
         if section_name not in sections:
             raise ConfigError(
                 f"unknown configuration section [{section_name}] in {origin}."
-                + _suggest(section_name, list(sections)),
+                + suggest(section_name, list(sections)),
                 path=origin,
                 remedy=f"use one of: {', '.join(sorted(sections))}",
             )
@@ -303,7 +316,7 @@ def _validate_layer(layer: Mapping[str, Any], origin: str) -> Layer:
             if key not in known:
                 raise ConfigError(
                     f"unknown configuration key '{section_name}.{key}' in {origin}."
-                    + _suggest(key, list(known)),
+                    + suggest(key, list(known)),
                     path=origin,
                     remedy=f"keys of [{section_name}]: {', '.join(sorted(known))}",
                 )
@@ -332,7 +345,7 @@ def env_layer(environ: Mapping[str, str] | None = None) -> Layer:
         if section not in sections or not key:
             raise ConfigError(
                 f"unknown environment variable {name}."
-                + _suggest(section, list(sections)),
+                + suggest(section, list(sections)),
                 remedy=f"use {ENV_PREFIX}<SECTION>_<KEY> with a section among "
                 f"{', '.join(sorted(sections))}, or unset it",
             )
@@ -340,17 +353,26 @@ def env_layer(environ: Mapping[str, str] | None = None) -> Layer:
     return _validate_layer(layer, "environment")
 
 
-def file_layer(path: str | os.PathLike[str]) -> Layer:
-    """Read a TOML configuration file into a layer."""
+def load_toml(path: str | os.PathLike[str], what: str, *, remedy: str,
+              error: type[ConfigError] = ConfigError) -> dict[str, Any]:
+    """Read a TOML file; errors name the file and where it is broken, never its content
+    (configuration files hold passwords)."""
     p = Path(path)
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        return tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise ConfigError(f"config file not found: {p}", path=str(p),
-                          remedy="check --drill-config / the path given") from exc
+        raise error(f"{what} not found: {p}", path=str(p), remedy=remedy) from exc
+    except OSError as exc:
+        raise error(f"{what} {p} cannot be read: {exc.strerror}", path=str(p)) from exc
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file is not valid TOML: {exc}", path=str(p)) from exc
-    return _validate_layer(data, f"file:{p}")
+        # tomllib's message says what is wrong and where (line, column), quoting nothing.
+        raise error(f"{what} {p} is not valid TOML: {exc}", path=str(p)) from exc
+
+
+def file_layer(path: str | os.PathLike[str]) -> Layer:
+    """Read a TOML configuration file into a layer."""
+    data = load_toml(path, "config file", remedy="check --drill-config / the path given")
+    return _validate_layer(data, f"file:{Path(path)}")
 
 
 def parse_assignments(items: list[str], origin: str = "cli") -> Layer:

@@ -29,15 +29,14 @@ literal ``%`` is written ``%%``; the columns a check reads are named in the refe
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import os
-import tomllib
 import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from harness.config import load_toml, scalar, suggest
 from harness.errors import ConfigError
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
@@ -303,11 +302,6 @@ def _fields(cls: type) -> dict[str, dataclasses.Field[Any]]:
     return {_toml_key(f): f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
 
 
-def _suggest(name: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(name, known, n=1)
-    return f" Did you mean '{close[0]}'?" if close else ""
-
-
 def _join(prefix: str, key: str) -> str:
     return f"{prefix}.{key}" if prefix else key
 
@@ -334,7 +328,7 @@ def _check_unknown(cls: type, data: Mapping[str, Any], origin: Path, prefix: str
         if key not in known:
             kind = "section" if isinstance(value, Mapping) else "key"
             raise ProfileError(
-                f"unknown profile {kind} '{where}' in {origin}." + _suggest(key, list(known)),
+                f"unknown profile {kind} '{where}' in {origin}." + suggest(key, list(known)),
                 path=str(origin),
                 remedy=f"known keys{' of [' + prefix + ']' if prefix else ''}: "
                 + ", ".join(sorted(known)))
@@ -350,18 +344,9 @@ def _check_unknown(cls: type, data: Mapping[str, Any], origin: Path, prefix: str
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ProfileError(f"platform profile not found: {path}", path=str(path),
-                           remedy="check drill.profile (relative paths are taken from the "
-                           "drill config file's folder)") from exc
-    except OSError as exc:
-        raise ProfileError(f"platform profile {path} cannot be read: {exc}",
-                           path=str(path)) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ProfileError(f"platform profile {path} is not valid TOML: {exc}",
-                           path=str(path)) from exc
+    return load_toml(path, "platform profile", error=ProfileError,
+                     remedy="check drill.profile (relative paths are taken from the drill "
+                            "config file's folder)")
 
 
 def _chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, dict[str, Any]]]:
@@ -451,23 +436,10 @@ class _Builder:
             if not isinstance(value, list):
                 raise self.error(where, f"expected a list, got {type(value).__name__}")
             return tuple(self.value(item, v, f"{where}[{i}]") for i, v in enumerate(value))
-        if tp is bool:
-            if not isinstance(value, bool):
-                raise self.error(where, f"expected true or false, got {value!r}")
-            return value
-        if tp is int:
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise self.error(where, f"expected an integer, got {value!r}")
-            return value
-        if tp is float:
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise self.error(where, f"expected a number, got {value!r}")
-            return float(value)
-        if tp is str:
-            if not isinstance(value, str):
-                raise self.error(where, f"expected a string, got {value!r}")
-            return value
-        raise TypeError(f"unsupported profile field type {tp!r} at {where}")
+        try:
+            return scalar(value, tp, from_text=False)
+        except ValueError as exc:
+            raise self.error(where, str(exc)) from exc
 
 
 def _validate(p: Profile, b: _Builder) -> Profile:
@@ -547,7 +519,7 @@ def _validate(p: Profile, b: _Builder) -> Profile:
     for i, check_id in enumerate(p.checks.disabled):
         where = f"checks.disabled[{i}]"
         need(check_id in CHECK_IDS, where, f"unknown check id {check_id!r}."
-             + _suggest(check_id, list(CHECK_IDS)), "check ids: " + ", ".join(CHECK_IDS))
+             + suggest(check_id, list(CHECK_IDS)), "check ids: " + ", ".join(CHECK_IDS))
         need(check_id not in MANDATORY_CHECKS, where,
              f"{check_id} cannot be disabled: a restore failure must always be reported")
     key_file = p.license.trusted_public_key_file

@@ -27,6 +27,7 @@ from typing import IO, Any
 
 from harness.config import BackupsConfig
 from harness.errors import ConfigError, DrillError, SourceUnavailable
+from harness.tools.s3 import s3_client
 
 CHUNK = 1 << 20
 STORE = "backup-source"
@@ -263,20 +264,11 @@ class S3Source(BackupSource):
     @classmethod
     def from_config(cls, config: BackupsConfig) -> S3Source:
         """Build the source and its boto3 client from the ``[backups]`` section."""
-        import boto3
-        from botocore.config import Config
-
         bucket, prefix = parse_s3_uri(config.source)
-        kwargs: dict[str, Any] = {"region_name": config.s3_region or None}
-        if config.s3_endpoint:
-            kwargs["endpoint_url"] = config.s3_endpoint
-        if config.s3_access_key:
-            kwargs["aws_access_key_id"] = config.s3_access_key
-            kwargs["aws_secret_access_key"] = config.s3_secret_key
-        client = boto3.client("s3", config=Config(
-            s3={"addressing_style": "path"},
-            retries={"max_attempts": config.connect_attempts, "mode": "standard"},
-            connect_timeout=config.connect_timeout_seconds, read_timeout=120), **kwargs)
+        client = s3_client(endpoint=config.s3_endpoint, access_key=config.s3_access_key,
+                           secret_key=config.s3_secret_key, region=config.s3_region,
+                           connect_timeout=config.connect_timeout_seconds,
+                           attempts=config.connect_attempts)
         return cls(bucket, prefix, client, endpoint=config.s3_endpoint,
                    connect_timeout=config.connect_timeout_seconds,
                    attempts=config.connect_attempts)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from harness.config import load_toml
 from harness.errors import ConfigError
 from harness.records import RunRecord
 
@@ -108,13 +109,7 @@ def load_catalog(extra_file: str | Path | None = None) -> ControlCatalog:
     catalog.merge(tomllib.loads(default_catalog_text()), "harness/data/controls.toml")
     if extra_file:
         path = Path(extra_file)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise ConfigError(f"controls file not found: {path}", path=str(path),
-                              remedy="fix evidence.controls_file") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"controls file is not valid TOML: {exc}", path=str(path)) from exc
+        data = load_toml(path, "controls file", remedy="fix evidence.controls_file")
         catalog.merge(data, str(path))
     return catalog
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import DrillError
+from harness.tools.s3 import s3_client
 
 
 class EvidenceStoreError(DrillError):
@@ -27,18 +28,9 @@ class S3Options:
 
     def client(self) -> Any:
         """A boto3 S3 client (path-style addressing when an endpoint is given)."""
-        import boto3
-        from botocore.config import Config
-
-        kwargs: dict[str, Any] = {"region_name": self.region or None}
-        if self.endpoint:
-            kwargs["endpoint_url"] = self.endpoint
-        if self.access_key:
-            kwargs["aws_access_key_id"] = self.access_key
-            kwargs["aws_secret_access_key"] = self.secret_key
-        config = Config(s3={"addressing_style": "path"} if self.endpoint else {},
-                        retries={"max_attempts": 3}, connect_timeout=5, read_timeout=30)
-        return boto3.client("s3", config=config, **kwargs)
+        return s3_client(endpoint=self.endpoint, access_key=self.access_key,
+                         secret_key=self.secret_key, region=self.region, connect_timeout=5,
+                         read_timeout=30)
 
 
 def is_s3(location: str) -> bool:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+from harness.tools.s3 import s3_client
+
 
 @dataclass(frozen=True)
 class PostgresEndpoint:
@@ -53,18 +55,9 @@ class S3Endpoint:
 
     def client(self) -> object:
         """Return a boto3 S3 client for this endpoint."""
-        import boto3
-        from botocore.config import Config
-
-        return boto3.client(
-            "s3",
-            endpoint_url=self.url,
-            aws_access_key_id=self.access_key,
-            aws_secret_access_key=self.secret_key,
-            region_name=self.region,
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3},
-                          connect_timeout=5, read_timeout=60),
-        )
+        return s3_client(endpoint=self.url, access_key=self.access_key,
+                         secret_key=self.secret_key, region=self.region, connect_timeout=5,
+                         read_timeout=60)
 
 
 @dataclass(frozen=True)
