@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 # How many ids/names a message lists before "and N more".
 SHOW = 10
-STORES = ("postgres", "objects", "warehouse", "master-key")
+RESTORED_STORES = ("postgres", "objects", "warehouse", "master-key")
 
 
 @dataclass

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from harness.checks.base import Outcome, listing, plural, query
-from harness.crypto import dapr
+from harness.crypto import dapr, masterkey
 
 if TYPE_CHECKING:
     import psycopg
@@ -63,7 +63,7 @@ def fetch_secrets(conn: psycopg.Connection[Any], section: Secrets) -> list[Secre
     return out
 
 
-def classify(row: SecretRow, key: dapr.MasterKeyBackup) -> str | None:
+def classify(row: SecretRow, key: masterkey.MasterKeyBackup) -> str | None:
     """Why ``row`` does not decrypt with ``key`` (a :data:`CAUSES` key), or None."""
     if row.key_name and row.key_name != key.dapr_key_name:
         return "key-name"
@@ -80,7 +80,7 @@ def classify(row: SecretRow, key: dapr.MasterKeyBackup) -> str | None:
     return None
 
 
-def check_secrets(rows: Sequence[SecretRow], key: dapr.MasterKeyBackup | None,
+def check_secrets(rows: Sequence[SecretRow], key: masterkey.MasterKeyBackup | None,
                   key_error: str | None, *, min_secrets: int) -> Outcome:
     """Decrypt every row with the restored master key."""
     measured: dict[str, Any] = {"secrets": len(rows)}

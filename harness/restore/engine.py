@@ -17,7 +17,7 @@ from pathlib import Path
 
 from harness.catalog.model import Artifact, RestoreSet
 from harness.config import BackupsConfig
-from harness.crypto import dapr
+from harness.crypto import dapr, masterkey
 from harness.errors import DrillError
 from harness.records import PhaseClock
 from harness.restore import starrocks
@@ -64,8 +64,8 @@ class RestoreEngine:
             try:
                 text = self.fetch(rs.master_key).read_text()
                 # Registered before parsing: a backup that fails to parse holds the key too.
-                result.secrets.update(dapr.secret_material(text))
-                result.master_key = dapr.load_master_key_backup(text)
+                result.secrets.update(masterkey.secret_material(text))
+                result.master_key = masterkey.load_master_key_backup(text)
             except (OSError, UnicodeDecodeError, dapr.DaprCryptoError) as exc:
                 result.master_key_error = f"{rs.master_key.location}: {exc}"
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from harness.catalog.model import RestoreSet
 from harness.config import DrillConfig
-from harness.crypto import dapr
+from harness.crypto import masterkey
 from harness.records import Phase
 from harness.restore.objects import ObjectsRestore
 from harness.restore.postgres import DatabaseRestore
@@ -24,7 +24,7 @@ class RestoreResult:
     databases: dict[str, DatabaseRestore] = field(default_factory=dict)
     objects: ObjectsRestore | None = None
     warehouse: WarehouseRestore | None = None
-    master_key: dapr.MasterKeyBackup | None = None
+    master_key: masterkey.MasterKeyBackup | None = None
     master_key_error: str | None = None
     errors: dict[str, str] = field(default_factory=dict)  # store -> message
     wall_seconds: float = 0.0

@@ -44,7 +44,7 @@ import pytest
 
 from fixtures.reference.build import DEFAULT_ADMIN_PASSWORD
 from harness.config import resolve
-from harness.crypto import betterauth, dapr, license
+from harness.crypto import betterauth, license, masterkey
 from harness.scratch.local import LocalProvider
 from harness.scratch.run import Run
 from harness.scratch.sweep import sweep
@@ -190,7 +190,7 @@ def stamp_of(reference: Any) -> tuple[str, dt.datetime]:
 
 def master_key_of(backups: Path) -> bytes:
     text = (backups / "master-key" / "master-key.backup.yaml").read_text()
-    return dapr.load_master_key_backup(text).key
+    return masterkey.load_master_key_backup(text).key
 
 
 def break_data(copy: Path, reference: Any, editor: DumpEditor) -> dict[str, Any]:
@@ -213,7 +213,7 @@ def break_data(copy: Path, reference: Any, editor: DumpEditor) -> dict[str, Any]
          "VALUES ('chat_ghost', 'org_ghost', 'Ghost', now())", ()),
     ])
     (copy / "master-key" / "master-key.backup.yaml").write_text(
-        dapr.dump_master_key_backup(os.urandom(32)))
+        masterkey.dump_master_key_backup(os.urandom(32)))
     return {"workflow_id": workflow[0], "workflow_name": workflow[1]}
 
 
@@ -248,7 +248,7 @@ def break_setup(copy: Path, reference: Any, editor: DumpEditor) -> dict[str, Any
     stamp, at = stamp_of(reference)
     key = master_key_of(copy)
     (copy / "master-key" / "master-key.backup.yaml").write_text(
-        dapr.dump_master_key_backup(key, encode="hex"))
+        masterkey.dump_master_key_backup(key, encode="hex"))
     editor.edit(copy / "postgres" / "dumps" / stamp / "auth.dump", "auth", [
         ('DELETE FROM "user"', ()),
         ('DELETE FROM audit_log WHERE "createdAt" > %s', (at - dt.timedelta(hours=30),)),

@@ -29,7 +29,7 @@ from harness.catalog.catalog import Catalog
 from harness.catalog.posture import PostureChecker
 from harness.catalog.source import DirectorySource
 from harness.config import BackupsConfig, resolve
-from harness.crypto import betterauth, dapr, license
+from harness.crypto import betterauth, dapr, license, masterkey
 from harness.errors import RestoreError
 from harness.restore.postgres import inspect_dump
 from harness.scratch.local import LocalProvider
@@ -92,7 +92,7 @@ def pg16_tool(name: str) -> str:
 
 def master_key(ref: Any) -> bytes:
     text = (ref.backups / "master-key" / "master-key.backup.yaml").read_text()
-    return dapr.load_master_key_backup(text).key
+    return masterkey.load_master_key_backup(text).key
 
 
 # -- dumps that a restore refuses ---------------------------------------------------------
@@ -247,12 +247,12 @@ def test_master_key_faults_against_the_real_ciphertexts(reference: Any, inject: 
     (blob,), = query(editor, auth_dump(reference.backups, newest(reference)),
                      "SELECT ciphertext FROM secret ORDER BY id LIMIT 1")
     different = inject("masterkey-different")
-    key = dapr.load_master_key_backup(
+    key = masterkey.load_master_key_backup(
         (different.backups / "master-key" / "master-key.backup.yaml").read_text())
     with pytest.raises(dapr.KeyUnwrapFailed):
         dapr.decrypt(bytes(blob), key.key)
     hexed = inject("masterkey-hex")
-    key = dapr.load_master_key_backup(
+    key = masterkey.load_master_key_backup(
         (hexed.backups / "master-key" / "master-key.backup.yaml").read_text())
     assert key.raw_value.decode() == master_key(reference).hex()
     with pytest.raises(dapr.DaprCryptoError):

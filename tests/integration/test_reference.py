@@ -12,7 +12,7 @@ import pytest
 
 from fixtures.reference.schema import BETTER_AUTH, DATABASES
 from harness.config import resolve
-from harness.crypto import dapr
+from harness.crypto import masterkey
 from harness.layout import DEFAULT_LAYOUT
 from harness.scratch.local import LocalProvider
 from harness.scratch.run import Run
@@ -92,7 +92,7 @@ def test_master_key_backup_is_a_runbook_shaped_secret(reference) -> None:
     text = (reference.backups / DEFAULT_LAYOUT.master_key).read_text()
     for field in ("resourceVersion", "uid", "creationTimestamp"):
         assert field not in text
-    backup = dapr.load_master_key_backup(text)
+    backup = masterkey.load_master_key_backup(text)
     assert backup.name == "master-key" and backup.namespace == "scrydon-platform"
     assert len(backup.key) == 32
 

@@ -20,7 +20,7 @@ import pytest
 
 from fixtures.backup.relayout import relayout
 from fixtures.faults import DumpEditor
-from harness.crypto import dapr
+from harness.crypto import masterkey
 from harness.errors import EXIT_FAILED, EXIT_PASSED, EXIT_UNVERIFIED
 from harness.evidence.leaks import FRAGMENT, secret_forms
 from harness.layout import DEFAULT_LAYOUT, Layout
@@ -58,7 +58,7 @@ def malformed_key(copy: Path) -> dict[str, Any]:
     """A tab where a space belongs, as a hand edit leaves it."""
     path = copy / DEFAULT_LAYOUT.master_key
     text = path.read_text()
-    backup = dapr.load_master_key_backup(text)
+    backup = masterkey.load_master_key_backup(text)
     path.write_text(text.replace(f"  {backup.data_key}:", f"\t{backup.data_key}:"))
     data_line = next(line for line in text.splitlines() if line.strip().startswith(
         backup.data_key + ":"))

@@ -14,7 +14,7 @@ import pytest
 from harness.catalog.catalog import Catalog
 from harness.catalog.source import DirectorySource, S3Source
 from harness.config import BackupsConfig
-from harness.crypto import dapr
+from harness.crypto import masterkey
 from harness.errors import DrillError
 from tests.unit.test_catalog_source import FakeS3
 
@@ -39,7 +39,7 @@ def put(root: Path, rel: str, data: bytes = b"x", at: dt.datetime | None = None)
 
 
 def master_key_yaml(key: bytes = bytes(range(32)), encode: str = "base64") -> bytes:
-    return dapr.dump_master_key_backup(key, encode=encode).encode()  # type: ignore[arg-type]
+    return masterkey.dump_master_key_backup(key, encode=encode).encode()  # type: ignore[arg-type]
 
 
 def backups(root: Path, days: list[dt.datetime], *, skip: dict[int, set[str]] | None = None,

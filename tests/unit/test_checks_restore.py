@@ -11,7 +11,7 @@ import pytest
 from harness.catalog.model import RestoreSet
 from harness.checks.base import CheckFailed, require_restored, restore_failures
 from harness.checks.restore import check_restore
-from harness.crypto import dapr
+from harness.crypto import masterkey
 from harness.restore.objects import ObjectsRestore
 from harness.restore.postgres import DatabaseRestore
 from harness.restore.result import RestoreResult
@@ -31,7 +31,7 @@ def healthy() -> RestoreResult:
     r.databases = {"auth": DatabaseRestore("auth", 12), "agentic": DatabaseRestore("agentic", 8)}
     r.objects = ObjectsRestore(buckets={"kb": 3}, bytes=100)
     r.warehouse = WarehouseRestore(database="wh", tables={"t1": 40, "t2": 2})
-    r.master_key = dapr.load_master_key_backup(dapr.dump_master_key_backup(KEY))
+    r.master_key = masterkey.load_master_key_backup(masterkey.dump_master_key_backup(KEY))
     return r
 
 
@@ -74,7 +74,7 @@ def test_master_key_missing_or_unusable() -> None:
     out = check_restore(r, "master-key")
     assert not out.ok and "no master-key backup was found" in out.message
     assert "kubectl get secret master-key" in (out.remedy or "")
-    r.master_key = dapr.load_master_key_backup(dapr.dump_master_key_backup(KEY, encode="hex"))
+    r.master_key = masterkey.load_master_key_backup(masterkey.dump_master_key_backup(KEY, encode="hex"))
     out = check_restore(r, "master-key")
     assert not out.ok and "hex" in out.message and out.measured["key_bytes"] == 48
 
@@ -96,7 +96,7 @@ def test_require_restored_names_every_failed_store() -> None:
 def test_the_key_never_appears_in_an_outcome() -> None:
     key = os.urandom(32)
     r = healthy()
-    r.master_key = dapr.load_master_key_backup(dapr.dump_master_key_backup(key))
+    r.master_key = masterkey.load_master_key_backup(masterkey.dump_master_key_backup(key))
     out = check_restore(r, "master-key")
     assert key.hex() not in out.message and str(out.measured) == "{'key_bytes': 32}"
 

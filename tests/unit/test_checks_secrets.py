@@ -5,15 +5,15 @@ from __future__ import annotations
 import os
 
 from harness.checks.secrets import SecretRow, check_secrets, classify
-from harness.crypto import dapr
+from harness.crypto import dapr, masterkey
 
 KEY = os.urandom(32)
 NAME = "master-key/key"
 PLAINTEXTS = {f"sec_{i}": f"sk-provider-{i}-{os.urandom(6).hex()}".encode() for i in range(4)}
 
 
-def backup(key: bytes = KEY, encode: str = "raw") -> dapr.MasterKeyBackup:
-    return dapr.load_master_key_backup(dapr.dump_master_key_backup(key, encode=encode))  # type: ignore[arg-type]
+def backup(key: bytes = KEY, encode: str = "raw") -> masterkey.MasterKeyBackup:
+    return masterkey.load_master_key_backup(masterkey.dump_master_key_backup(key, encode=encode))  # type: ignore[arg-type]
 
 
 def rows(key: bytes = KEY) -> list[SecretRow]:

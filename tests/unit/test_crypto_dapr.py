@@ -16,16 +16,16 @@ from cryptography.hazmat.primitives.keywrap import aes_key_unwrap
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.crypto import dapr
+from harness.crypto import dapr, masterkey
 from harness.crypto.dapr import (
     HeaderMacMismatch,
     InvalidKeyError,
     KeyUnwrapFailed,
     MalformedCiphertext,
-    MasterKeyBackupError,
     SegmentAuthFailed,
     UnsupportedError,
 )
+from harness.crypto.masterkey import MasterKeyBackupError
 
 VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "vectors" / "dapr-enc-v1"
 
@@ -413,7 +413,7 @@ def test_rng_draws_39_bytes_once() -> None:
     ],
 )
 def test_parse_k8s_secret_key_forms(value: bytes) -> None:
-    assert dapr.parse_k8s_secret_key(value) == RAW_KEY
+    assert masterkey.parse_k8s_secret_key(value) == RAW_KEY
 
 
 def test_url_safe_characters_really_used() -> None:
@@ -422,36 +422,36 @@ def test_url_safe_characters_really_used() -> None:
 
 
 def test_hex_key_decodes_to_48_bytes() -> None:
-    key = dapr.parse_k8s_secret_key(RAW_KEY.hex().encode())
+    key = masterkey.parse_k8s_secret_key(RAW_KEY.hex().encode())
     assert len(key) == 48
     assert key == base64.b64decode(RAW_KEY.hex())
 
 
 def test_raw_key_that_is_valid_base64_text_is_decoded() -> None:
     # A 32-character alphanumeric "passphrase" is valid base64: Dapr uses 24 bytes.
-    assert len(dapr.parse_k8s_secret_key(b"abcdefghijklmnopqrstuvwxyz012345")) == 24
+    assert len(masterkey.parse_k8s_secret_key(b"abcdefghijklmnopqrstuvwxyz012345")) == 24
 
 
 def test_std_base64_is_strict_before_fallback() -> None:
     # '.' is outside both alphabets: the raw bytes are the key.
     value = b"abc.defghijklmnopqrstuvwxyz01234"
-    assert dapr.parse_k8s_secret_key(value) == value
+    assert masterkey.parse_k8s_secret_key(value) == value
 
 
 def test_brace_of_length_32_is_not_jwk() -> None:
     value = b"{" + b"\x99" * 31
-    assert dapr.parse_k8s_secret_key(value) == value
+    assert masterkey.parse_k8s_secret_key(value) == value
 
 
 def test_jwk_other_types_and_pem_unsupported() -> None:
     with pytest.raises(UnsupportedError, match="RSA"):
-        dapr.parse_k8s_secret_key(json.dumps({"kty": "RSA", "n": "AQAB", "e": "AQAB"}).encode())
+        masterkey.parse_k8s_secret_key(json.dumps({"kty": "RSA", "n": "AQAB", "e": "AQAB"}).encode())
     with pytest.raises(UnsupportedError, match="PEM"):
-        dapr.parse_k8s_secret_key(b"-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n")
+        masterkey.parse_k8s_secret_key(b"-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n")
     with pytest.raises(InvalidKeyError, match="JSON"):
-        dapr.parse_k8s_secret_key(b"{not json at all, and not 16/24/32 bytes long}")
+        masterkey.parse_k8s_secret_key(b"{not json at all, and not 16/24/32 bytes long}")
     with pytest.raises(InvalidKeyError):
-        dapr.parse_k8s_secret_key(b"")
+        masterkey.parse_k8s_secret_key(b"")
 
 
 # --------------------------------------------------------------------------- master-key backups
@@ -459,13 +459,13 @@ def test_jwk_other_types_and_pem_unsupported() -> None:
 
 @pytest.mark.parametrize("encode", ["raw", "base64", "hex"])
 def test_master_key_backup_round_trip(encode: str) -> None:
-    text = dapr.dump_master_key_backup(RAW_KEY, encode=encode)  # type: ignore[arg-type]
+    text = masterkey.dump_master_key_backup(RAW_KEY, encode=encode)  # type: ignore[arg-type]
     doc = yaml.safe_load(text)
     assert doc["kind"] == "Secret" and doc["type"] == "Opaque"
     assert doc["metadata"] == {"name": "master-key", "namespace": "scrydon-platform"}
     for server_field in ("resourceVersion", "uid", "creationTimestamp"):
         assert server_field not in text
-    backup = dapr.load_master_key_backup(text)
+    backup = masterkey.load_master_key_backup(text)
     assert (backup.name, backup.namespace, backup.data_key) == ("master-key", "scrydon-platform", "key")
     assert backup.dapr_key_name == "master-key/key"
     if encode == "hex":
@@ -479,9 +479,9 @@ def test_master_key_backup_round_trip(encode: str) -> None:
 
 def test_hex_backup_fails_to_decrypt_real_ciphertext() -> None:
     blob = dapr.encrypt(b"postgres secret", RAW_KEY)
-    good = dapr.load_master_key_backup(dapr.dump_master_key_backup(RAW_KEY))
+    good = masterkey.load_master_key_backup(masterkey.dump_master_key_backup(RAW_KEY))
     assert dapr.decrypt(blob, good.key) == b"postgres secret"
-    bad = dapr.load_master_key_backup(dapr.dump_master_key_backup(RAW_KEY, encode="hex"))
+    bad = masterkey.load_master_key_backup(masterkey.dump_master_key_backup(RAW_KEY, encode="hex"))
     with pytest.raises(KeyUnwrapFailed, match="hex") as info:
         dapr.decrypt(blob, bad.key)
     assert "48" in str(info.value)
@@ -519,21 +519,21 @@ def _b64(b: bytes) -> str:
 )
 def test_master_key_backup_errors(text: str, pattern: str) -> None:
     with pytest.raises(MasterKeyBackupError, match=pattern):
-        dapr.load_master_key_backup(text)
+        masterkey.load_master_key_backup(text)
 
 
 def test_master_key_backup_choose_data_key() -> None:
     other = bytes(reversed(RAW_KEY))
     text = SECRET_YAML.format(data=f"  a: {_b64(RAW_KEY)}\n  b: {_b64(other)}")
-    assert dapr.load_master_key_backup(text, "b").key == other
+    assert masterkey.load_master_key_backup(text, "b").key == other
     with pytest.raises(MasterKeyBackupError, match="no data key 'c'"):
-        dapr.load_master_key_backup(text, "c")
+        masterkey.load_master_key_backup(text, "c")
 
 
 def test_master_key_backup_numeric_looking_value_stays_text() -> None:
     # base64 "0123" is a valid value that a YAML 1.1 loader would read as an octal int
     text = SECRET_YAML.format(data="  key: 0123")
-    assert dapr.load_master_key_backup(text).raw_value == base64.b64decode("0123")
+    assert masterkey.load_master_key_backup(text).raw_value == base64.b64decode("0123")
 
 
 def test_master_key_backup_from_kubectl_with_server_fields() -> None:
@@ -542,5 +542,5 @@ def test_master_key_backup_from_kubectl_with_server_fields() -> None:
         "  creationTimestamp: \"2025-01-01T00:00:00Z\"\n  name: master-key\n  namespace: prod\n"
         "  resourceVersion: \"123\"\n  uid: 6f0b\ntype: Opaque\n"
     )
-    backup = dapr.load_master_key_backup(text)
+    backup = masterkey.load_master_key_backup(text)
     assert backup.namespace == "prod" and backup.key == RAW_KEY

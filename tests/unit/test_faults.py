@@ -22,7 +22,7 @@ from fixtures.faults import FaultContext, FaultError, Inputs, copy_backups, tree
 from fixtures.faults.base import Expectation
 from fixtures.faults.files import compressed_chunks
 from fixtures.faults.warehouse import count_rows, parse_inserts, truncate_rows
-from harness.crypto import dapr
+from harness.crypto import masterkey
 from harness.layout import DEFAULT_LAYOUT
 
 DBS = ("auth", "agentic", "analytics", "cortex", "ontology")
@@ -119,7 +119,7 @@ def synthetic_backups(root: Path) -> Path:
         for key in keys:
             put(b / "objects" / bucket / key, f"content of {key}".encode() * 20)
     put(b / DEFAULT_LAYOUT.master_key,
-        dapr.dump_master_key_backup(KEY, encode="base64").encode())
+        masterkey.dump_master_key_backup(KEY, encode="base64").encode())
     return b
 
 
@@ -309,8 +309,8 @@ def test_basebackup_altered_keeps_size_and_changes_content(source: Path,
     assert ctx.details["path"] == "base/1/1247"  # the small file is never chosen
 
 
-def key_of(root: Path) -> dapr.MasterKeyBackup:
-    return dapr.load_master_key_backup((root / DEFAULT_LAYOUT.master_key).read_text())
+def key_of(root: Path) -> masterkey.MasterKeyBackup:
+    return masterkey.load_master_key_backup((root / DEFAULT_LAYOUT.master_key).read_text())
 
 
 def test_master_key_faults(source: Path, tmp_path: Path) -> None:

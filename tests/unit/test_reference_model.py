@@ -8,7 +8,7 @@ import json
 import pytest
 
 from fixtures.reference.model import ReferenceModel, get_scale
-from harness.crypto import betterauth, dapr, license
+from harness.crypto import betterauth, dapr, license, masterkey
 
 ANCHOR = dt.datetime(2026, 11, 24, 2, 0, tzinfo=dt.timezone.utc)
 
@@ -44,7 +44,7 @@ def test_admin_password_hash_is_better_auth_format_and_verifies() -> None:
 def test_secrets_decrypt_with_the_master_key_backup() -> None:
     m = model()
     batch = m.initial()
-    backup = dapr.load_master_key_backup(dapr.dump_master_key_backup(m.master_key, encode="base64"))
+    backup = masterkey.load_master_key_backup(masterkey.dump_master_key_backup(m.master_key, encode="base64"))
     rows = batch.rows[("auth", "secret")]
     assert rows and all(r["id"].startswith("sec_") for r in rows)
     for row in rows:
