@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from harness.catalog.posture import PostureReport, check_posture
+from harness.catalog.posture import PostureChecker, PostureReport, check_posture
 from harness.checks.base import CheckFailed, Measure, postgres
 from harness.profile import Profile
+from harness.records import utcnow
 from harness.restore.result import RestoredPlatform
 
 FINDINGS = ("dump-freshness", "dump-retention", "dump-completeness", "wal-continuity",
@@ -35,16 +36,25 @@ def _object_references(platform: RestoredPlatform, profile: Profile) -> list[tup
 
 
 @pytest.fixture(scope="session")
-def drill_posture(drill_config: Any, drill_catalog: Any, drill_restored: RestoredPlatform,
-                  drill_profile: Profile) -> PostureReport:
-    """The posture report of the configured backups (computed once per run)."""
+def drill_posture(drill_config: Any, drill_catalog: Any) -> PostureReport:
+    """The posture report of the configured backups, from the catalogue alone: no check of it
+    waits for (or depends on) a restore."""
     _source, catalog = drill_catalog
+    return check_posture(catalog, require_full_retention=drill_config.backups.require_full_retention)
+
+
+@pytest.fixture(scope="session")
+def drill_replica(drill_config: Any, drill_catalog: Any, drill_restored: RestoredPlatform,
+                  drill_profile: Profile) -> PostureReport:
+    """The replica-coverage finding, which needs the restored document index."""
+    _source, catalog = drill_catalog
+    report = PostureReport(source=catalog.source.root, checked_at=utcnow())
     try:
-        refs: list[tuple[Any, ...]] | None = _object_references(drill_restored, drill_profile)
+        refs = _object_references(drill_restored, drill_profile)
     except CheckFailed:
-        refs = None  # the index did not restore: the objects-replica check says so itself
-    return check_posture(catalog, require_full_retention=drill_config.backups.require_full_retention,
-                         object_references=refs)
+        return report  # the index did not restore: the check says so itself
+    report.findings.append(PostureChecker(catalog).objects_replica(refs))
+    return report
 
 
 def _settle_finding(finding: str, report: PostureReport, measure: Measure) -> None:
@@ -63,10 +73,12 @@ def _settle_finding(finding: str, report: PostureReport, measure: Measure) -> No
 
 
 def _make_check(finding: str) -> Any:
+    report = "drill_replica" if finding == "objects-replica" else "drill_posture"
+
     @pytest.mark.drill_check(id=f"posture.{finding}",
                              title=f"Backup posture: {finding.replace('-', ' ')}")
-    def check(drill_posture: PostureReport, drill_measure: Measure) -> None:
-        _settle_finding(finding, drill_posture, drill_measure)
+    def check(request: pytest.FixtureRequest, drill_measure: Measure) -> None:
+        _settle_finding(finding, request.getfixturevalue(report), drill_measure)
 
     check.__name__ = check.__qualname__ = "test_" + finding.replace("-", "_")
     check.__doc__ = f"Posture finding '{finding}' of the backup source."

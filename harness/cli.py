@@ -96,6 +96,25 @@ def cmd_up(args: argparse.Namespace) -> int:
             raise
 
 
+def cmd_posture(args: argparse.Namespace) -> int:
+    """The posture checks alone, in seconds, with evidence; exit code as a drill's."""
+    from harness.drill import posture_run
+    from harness.evidence.finish import FinishOptions, drill_exit_code, finish_run
+
+    cfg = config_from_args(args)
+    t0 = time.monotonic()
+    run = posture_run(cfg)
+    done = finish_run(run.record, cfg, FinishOptions(secrets=run.secrets))
+    for check in done.record.checks:
+        mark = {"pass": "ok  ", "fail": "FAIL"}.get(check.verdict, "??  ")
+        print(f"[{mark}] {check.id}: {check.message}")
+    for error in done.record.run_errors:
+        print(f"run error: {error}", file=sys.stderr)
+    print(f"posture of {cfg.backups.source} in {time.monotonic() - t0:.1f} s; evidence: "
+          f"{done.folder}")
+    return run.error.exit_code if run.error else drill_exit_code(done.record, {})
+
+
 def cmd_verify_evidence(args: argparse.Namespace) -> int:
     """Check a report folder against its manifest (and signature); 1 on any change."""
     from harness.evidence.verify import run_verify
@@ -232,6 +251,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "check the audit log stops there")
     p.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     p.set_defaults(func=cmd_drill)
+
+    p = sub.add_parser("posture", help="the posture checks alone (no restore), with evidence",
+                       epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common(p)
+    p.set_defaults(func=cmd_posture)
 
     p = sub.add_parser("restore", help="targeted restore: one store, table or object")
     common(p)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,12 @@ from harness.catalog.model import Artifact, RestoreSet
 from harness.catalog.timeline import SetRefused
 from harness.config import BackupsConfig, DrillConfig
 from harness.errors import ConfigError, DrillError
+from harness.records import CheckResult, PhaseClock, RunRecord, utcnow
 from harness.restore.engine import RestoreEngine
 from harness.restore.result import RestoredPlatform, RestoreResult
 from harness.scratch.base import ScratchProvider
 from harness.scratch.endpoints import Endpoints, PostgresEndpoint
+from harness.scratch.run import new_run_id
 from harness.tools.pitr import PitrResult
 
 
@@ -139,3 +142,48 @@ def restore_pitr(config: DrillConfig, source: Any, catalog: Any, provider: Scrat
     base_path = Path(source.fetch(base.relpath, staging))
     wal_path = Path(source.fetch(catalog.wal_prefix, staging))
     return provider.recover_postgres(base_path, wal_path, target)
+
+
+@dataclass
+class PostureRun:
+    """The posture checks' run record, the secrets read on the way (the master-key
+    backup's, for the evidence's leak scan) and the error that stopped them, if any."""
+
+    record: RunRecord
+    secrets: dict[str, str | bytes] = field(default_factory=dict)
+    error: DrillError | None = None
+
+
+def posture_run(config: DrillConfig) -> PostureRun:
+    """The posture checks alone, from the catalogue (no scratch, no restore).
+
+    A backup source that cannot be read becomes a run error: the evidence still says why.
+    """
+    from harness.catalog.posture import check_posture
+    from harness.crypto import masterkey
+
+    record = RunRecord(run_id=new_run_id(), started_at=utcnow().isoformat(), kind="posture")
+    secrets: dict[str, str | bytes] = {}
+    clock = PhaseClock(record.phases)
+    try:
+        with clock.phase("catalog", "posture") as phase:
+            source, catalog = open_catalog(config)
+            report = check_posture(
+                catalog, require_full_retention=config.backups.require_full_retention)
+            for key in catalog.master_keys():
+                secrets.update(masterkey.secret_material(
+                    source.read_bytes(key.relpath).decode("utf-8", errors="replace")))
+            phase.detail = f"{len(report.findings)} findings on {source.root}"
+    except DrillError as exc:
+        record.run_errors.append(exc.render())
+        return PostureRun(record, secrets, exc)
+    for found in report.findings:
+        passed = found.ok or found.severity == "warning"
+        record.checks.append(CheckResult(
+            id=f"posture.{found.id}", title=f"Backup posture: {found.id.replace('-', ' ')}",
+            verdict="pass" if passed else "fail", message=found.message,
+            measured={k: v for k, v in found.details.items()
+                      if isinstance(v, (int, float, str, bool))}))
+    record.notes.append("posture.objects-replica was not run: it compares the replica with the "
+                        "restored document index, which only a drill restores")
+    return PostureRun(record, secrets)

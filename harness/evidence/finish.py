@@ -20,6 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import DrillConfig
+from harness.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_STARTED,
+    EXIT_PASSED,
+    EXIT_UNVERIFIED,
+    EXIT_USAGE,
+)
 from harness.evidence.controls import apply_controls, load_catalog
 from harness.evidence.history import HistoryEntry, open_history, trend
 from harness.evidence.leaks import MIN_SECRET_LENGTH, Redactor, scan_for_secrets
@@ -228,3 +236,34 @@ def finish_run(record: RunRecord, cfg: DrillConfig,
         write_reports(record, folder, the_trend, key)
     return Finished(record=record, folder=folder, published=published,
                     failed=run_failed(record))
+
+
+# pytest's own exit statuses, as plain numbers (this module does not import pytest).
+_PYTEST_INTERRUPTED, _PYTEST_INTERNAL, _PYTEST_USAGE, _PYTEST_NO_TESTS = 2, 3, 4, 5
+
+
+def drill_exit_code(record: RunRecord, hints: Mapping[str, int], pytest_status: int = 0) -> int:
+    """The exit code of a run (see :data:`harness.errors.EXIT_CODES`).
+
+    ``hints`` says, per failed check, what its failure meant (a DrillError's exit code: a
+    source that cannot be read, a scratch that did not start, a configuration error); a
+    failure without a hint is a failed check. A failed check wins over everything but an
+    interruption: the backups are not good. could-not-verify alone gives 2, unless
+    unverified checks are allowed.
+    """
+    if pytest_status == _PYTEST_INTERRUPTED:
+        return EXIT_INTERRUPTED
+    if pytest_status in (_PYTEST_USAGE, _PYTEST_NO_TESTS):
+        return EXIT_USAGE
+    failed = [c.id for c in record.checks if c.verdict == "fail"]
+    kinds = {hints.get(cid, EXIT_FAILED) for cid in failed}
+    if EXIT_FAILED in kinds or record.run_errors:
+        return EXIT_FAILED
+    if EXIT_USAGE in kinds:
+        return EXIT_USAGE
+    if kinds or pytest_status == _PYTEST_INTERNAL:
+        return EXIT_NOT_STARTED
+    unverified = any(c.verdict == "could-not-verify" for c in record.checks)
+    if unverified and not record.allow_unverified:
+        return EXIT_UNVERIFIED
+    return EXIT_PASSED

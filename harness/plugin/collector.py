@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from harness.errors import CouldNotVerify
+from harness.evidence.finish import drill_exit_code
 from harness.plugin.settings import drill_config_of
 from harness.records import CheckResult, Phase, RunRecord, utcnow
 
@@ -144,41 +145,6 @@ def _exit_hint(call: pytest.CallInfo[Any]) -> int:
 
     exc = call.excinfo.value if call.excinfo is not None else None
     return exc.exit_code if isinstance(exc, DrillError) else EXIT_FAILED
-
-
-def drill_exit_code(record: RunRecord, hints: dict[str, int], pytest_status: int) -> int:
-    """The exit code of a drill run (see :data:`harness.errors.EXIT_CODES`).
-
-    A failed check wins over everything but an interruption: the backups are not good.
-    Failures that only say the drill could not start (an unreachable source, a missing tool,
-    a scratch that did not come up) or was misconfigured give 3 or 4; could-not-verify
-    alone gives 2, unless unverified checks are allowed.
-    """
-    from harness.errors import (
-        EXIT_FAILED,
-        EXIT_INTERRUPTED,
-        EXIT_NOT_STARTED,
-        EXIT_PASSED,
-        EXIT_UNVERIFIED,
-        EXIT_USAGE,
-    )
-
-    if pytest_status == pytest.ExitCode.INTERRUPTED:
-        return EXIT_INTERRUPTED
-    if pytest_status in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED):
-        return EXIT_USAGE
-    failed = [c.id for c in record.checks if c.verdict == "fail"]
-    kinds = {hints.get(cid, EXIT_FAILED) for cid in failed}
-    if EXIT_FAILED in kinds or record.run_errors:
-        return EXIT_FAILED
-    if EXIT_USAGE in kinds:
-        return EXIT_USAGE
-    if kinds or pytest_status == pytest.ExitCode.INTERNAL_ERROR:
-        return EXIT_NOT_STARTED
-    unverified = any(c.verdict == "could-not-verify" for c in record.checks)
-    if unverified and not record.allow_unverified:
-        return EXIT_UNVERIFIED
-    return EXIT_PASSED
 
 
 def _distributed(config: pytest.Config) -> bool:
