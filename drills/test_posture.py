@@ -40,7 +40,8 @@ def drill_posture(drill_config: Any, drill_catalog: Any) -> PostureReport:
     """The posture report of the configured backups, from the catalogue alone: no check of it
     waits for (or depends on) a restore."""
     _source, catalog = drill_catalog
-    return check_posture(catalog, require_full_retention=drill_config.backups.require_full_retention)
+    return check_posture(catalog,
+                         require_full_retention=drill_config.backups.require_full_retention)
 
 
 @pytest.fixture(scope="session")

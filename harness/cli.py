@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from collections.abc import Sequence
@@ -39,7 +40,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from harness.scratch.sweep import sweep
 
     cfg = config_from_args(args)
-    report = sweep(cfg.scratch.root or None, include_kept=args.include_kept,  # type: ignore[attr-defined]
+    report = sweep(cfg.scratch.root or None, include_kept=args.include_kept,
                    only=set(args.run) if args.run else None)
     print(report.summary())
     for d in report.removed_dirs:
@@ -72,14 +73,16 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(args)
     with teardown_on_signals():
-        session = ScratchSession(cfg)  # type: ignore[arg-type]
+        session = ScratchSession(cfg)
         t0 = time.monotonic()
         try:
             ep = session.open()
-            print(f"scratch environment {session.run.run_id} ready in "  # type: ignore[union-attr]
+            assert session.run is not None
+            print(f"scratch environment {session.run.run_id} ready in "
                   f"{time.monotonic() - t0:.1f} s", flush=True)
             if ep.postgres:
-                print(f"  postgres  127.0.0.1:{ep.postgres.port} (PostgreSQL {ep.postgres.version})")
+                print(f"  postgres  127.0.0.1:{ep.postgres.port} "
+                      f"(PostgreSQL {ep.postgres.version})")
             if ep.s3:
                 print(f"  s3        {ep.s3.url}")
             if ep.warehouse:
@@ -148,11 +151,10 @@ def cmd_drill(args: argparse.Namespace) -> int:
     return int(pytest.main(drill_pytest_args(args)))
 
 
-def _with_pitr(cfg: object, target: str) -> object:
+def _with_pitr(cfg: DrillConfig, target: str) -> DrillConfig:
     import dataclasses
 
-    drill = dataclasses.replace(cfg.drill, pitr_target=target)  # type: ignore[attr-defined]
-    return dataclasses.replace(cfg, drill=drill)  # type: ignore[type-var]
+    return dataclasses.replace(cfg, drill=dataclasses.replace(cfg.drill, pitr_target=target))
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
@@ -164,12 +166,12 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from harness.signals import teardown_on_signals
 
     cfg = config_from_args(args)
-    source, catalog = open_catalog(cfg)  # type: ignore[arg-type]
+    source, catalog = open_catalog(cfg)
     rs = catalog.choose_restore_set()
     print(f"restore set: {rs.run} (backup time {rs.backup_time.isoformat()})")
     for flag in rs.flags:
         print(f"  warning: {flag}")
-    session = ScratchSession(cfg)  # type: ignore[arg-type]
+    session = ScratchSession(cfg)
     failed = True
     with teardown_on_signals():
         try:
@@ -186,15 +188,17 @@ def cmd_restore(args: argparse.Namespace) -> int:
                       f"{proof.last_transaction}")
                 print(f"PITR server on {endpoint.host}:{endpoint.port}")
             elif args.table:
+                assert ep.postgres is not None
                 db, _, table = args.table.partition(".")
                 plan = inspect_dump(db, source.fetch(rs.dumps[db].relpath, staging), ep.postgres)
-                rows = restore_table(plan, ep.postgres, table)  # type: ignore[arg-type]
+                rows = restore_table(plan, ep.postgres, table)
                 print(f"restored {db}.{table}: {rows} rows")
             elif args.object:
+                assert ep.s3 is not None
                 wanted = [a for a in rs.objects if a.name == args.object]
                 items = [(a.name.split("/", 1)[0], a.name.split("/", 1)[1],
-                          lambda a=a: source.fetch(a.relpath, staging)) for a in wanted]
-                done = upload_objects(items, ep.s3)  # type: ignore[arg-type]
+                          functools.partial(source.fetch, a.relpath, staging)) for a in wanted]
+                done = upload_objects(items, ep.s3)
                 if not done.hashes:
                     print(f"object {args.object} is not in the replica", file=sys.stderr)
                     return 1
@@ -203,7 +207,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 stores = tuple(args.store) if args.store else ("postgres", "objects", "warehouse")
                 from harness.restore.engine import describe_timing
 
-                result = restore_set_into(cfg, ep, source, rs, staging,  # type: ignore[arg-type]
+                result = restore_set_into(cfg, ep, source, rs, staging,
                                           stores=stores)
                 for store, err in result.errors.items():
                     print(f"{store}: FAILED\n{err}")

@@ -211,7 +211,8 @@ class DrillConfig:
     report: ReportConfig = dataclasses.field(default_factory=ReportConfig)
     admin: AdminConfig = dataclasses.field(default_factory=AdminConfig)
     evidence: EvidenceConfig = dataclasses.field(default_factory=EvidenceConfig)
-    # Where each value came from: "section.key" -> "default" | "env" | "file:<path>" | "cli" | "argument"
+    # Where each value came from: "section.key" -> "default" | "env" | "file:<path>" | "cli"
+    # | "argument"
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
 
     def redacted(self) -> dict[str, dict[str, Any]]:

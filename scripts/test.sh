@@ -8,7 +8,13 @@ bash scripts/setup.sh
 mkdir -p reports/tests
 rm -f reports/tests/measurements.txt
 rc=0
+# The checks of `tox -e lint`: the import layers contract, ruff, mypy strict on harness/.
+t0=$(date +%s)
+bash scripts/lint.sh || rc=1
+echo "[test] lint: $(( $(date +%s) - t0 )) s"
+t0=$(date +%s)
 .venv/bin/python -m pytest --junitxml=reports/tests/junit.xml "$@" || rc=$?
+echo "[test] pytest: $(( $(date +%s) - t0 )) s"
 if [ -s reports/tests/measurements.txt ]; then
   echo "---- measured ----"
   cat reports/tests/measurements.txt

@@ -56,6 +56,10 @@ class SetRefused(DrillError):
         self.restore_set = restore_set
 
 
+#: A member's own time, or None with the reason it could not be read.
+Dated = tuple[dt.datetime | None, str]
+
+
 class CatalogView(Protocol):
     """What the timeline reads from a catalogue (:class:`~harness.catalog.catalog.Catalog`)."""
 
@@ -127,8 +131,7 @@ class Timeline:
         return dt.timedelta(hours=self.catalog.config.max_skew_hours)
 
     # -- reading one member --------------------------------------------------------------------
-    def _cached(self, kind: str, art: Artifact,
-                read: Callable[[], tuple[dt.datetime | None, str]]) -> tuple[dt.datetime | None, str]:
+    def _cached(self, kind: str, art: Artifact, read: Callable[[], Dated]) -> Dated:
         key = (kind, art.relpath)
         if key not in self._cache:
             try:
@@ -268,7 +271,8 @@ class Timeline:
                   if a.relpath != m.artifact.relpath and self._run_time(a)]
         if not others:
             return "no other run of the backup source matches it"
-        others.sort(key=lambda a: abs((a.taken_at - m.own_time).total_seconds()))
+        own_time = m.own_time
+        others.sort(key=lambda a: abs(((a.taken_at or own_time) - own_time).total_seconds()))
         for art in others[:_NEAREST_RUNS]:
             own = self._own(m.series, art)
             if own and abs((own - m.own_time).total_seconds()) <= _SAME_SECONDS:
@@ -298,11 +302,12 @@ class Timeline:
         # The members of one run (not the weekly base backup) were made together.
         run_members = [m for m in members if m.own_time and m.series != "base"]
         if not out and len(run_members) > 1:
-            times = [m.own_time for m in run_members if m.own_time]
+            times = [m.own_time for m in run_members if m.own_time is not None]
             if max(times) - min(times) > skew:
                 middle = dt.datetime.fromtimestamp(
                     statistics.median(t.timestamp() for t in times), dt.timezone.utc)
-                odd = max(run_members, key=lambda m: abs((m.own_time - middle).total_seconds()))
+                odd = max(run_members,
+                          key=lambda m: abs(((m.own_time or middle) - middle).total_seconds()))
                 assert odd.own_time is not None
                 out.append(f"{odd.label} was made at {odd.own_time.isoformat()} "
                            f"({odd.evidence}), {_hours(odd.own_time - middle):.1f} h from the "
@@ -318,7 +323,8 @@ class Timeline:
                        (p.series == m.series or (m.series != "base" and p.series != "base"))]
             if not earlier:
                 continue
-            newest = max(earlier, key=lambda p: p.own_time)
+            newest = max(earlier, key=lambda p: p.own_time or dt.datetime.min.replace(
+                tzinfo=dt.timezone.utc))
             assert newest.own_time is not None
             if m.own_time <= newest.own_time:
                 out.append(f"{m.label} was made at {m.own_time.isoformat()} ({m.evidence}), "

@@ -16,7 +16,6 @@ import datetime as dt
 import http.cookies
 import json
 import secrets
-import socket
 import time
 import urllib.error
 import urllib.parse
@@ -197,7 +196,7 @@ def http_request(method: str, url: str, *, body: Any = None, cookies: dict[str, 
         resp = opener.open(req, timeout=timeout)
     except urllib.error.HTTPError as exc:
         resp = exc
-    except (urllib.error.URLError, OSError, socket.timeout) as exc:
+    except (TimeoutError, urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         could_not_verify(f"cannot reach {_origin(url)}: {reason}",
                          remedy="check that the URL is right and the server is up and "

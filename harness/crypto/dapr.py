@@ -529,7 +529,8 @@ def _diagnose_segment_failure(
     """
     last = i == count - 1
     prefix = header.nonce_prefix
-    if last and len(chunk) == ENCRYPTED_SEGMENT_SIZE and _try_open(aead, prefix, i, False, chunk) is not None:
+    if (last and len(chunk) == ENCRYPTED_SEGMENT_SIZE
+            and _try_open(aead, prefix, i, False, chunk) is not None):
         raise MalformedCiphertext(
             f"truncated ciphertext: it ends after segment {i}, which is not marked as the final "
             "segment; the file was cut at a 64 KiB segment boundary and later segments are missing"

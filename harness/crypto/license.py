@@ -211,7 +211,8 @@ def public_key_fingerprint(key: rsa.RSAPublicKey | rsa.RSAPrivateKey) -> str:
     """SHA-256 (hex) of the DER SubjectPublicKeyInfo: a short, comparable key identity."""
     if isinstance(key, rsa.RSAPrivateKey):
         key = key.public_key()
-    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    der = key.public_bytes(serialization.Encoding.DER,
+                           serialization.PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha256(der).hexdigest()
 
 
@@ -269,7 +270,8 @@ def make_license_bundle(
     """
     if tier not in TIERS:
         raise ValueError(f"tier must be one of {', '.join(TIERS)}, not {tier!r}")
-    ent = dict(entitlements) if entitlements is not None else {"cpuCores": 16, "ramGb": 64, "vramGb": 0}
+    ent = (dict(entitlements) if entitlements is not None
+           else {"cpuCores": 16, "ramGb": 64, "vramGb": 0})
     claims: dict[str, Any] = {
         "sub": sub if sub is not None else org,
         "iss": ISSUER,
@@ -296,10 +298,13 @@ def _load_bundle(bundle_json: str | bytes) -> tuple[str, rsa.RSAPublicKey]:
     except (ValueError, TypeError) as exc:
         raise LicenseMalformed(f"the license bundle is not JSON ({exc})") from exc
     if not isinstance(bundle, dict):
-        raise LicenseMalformed('the license bundle must be a JSON object {"jwt": ..., "publicKey": ...}')
-    missing = [k for k in ("jwt", "publicKey") if not isinstance(bundle.get(k), str) or not bundle.get(k)]
+        raise LicenseMalformed(
+            'the license bundle must be a JSON object {"jwt": ..., "publicKey": ...}')
+    missing = [k for k in ("jwt", "publicKey")
+               if not isinstance(bundle.get(k), str) or not bundle.get(k)]
     if missing:
-        raise LicenseMalformed(f"the license bundle lacks {' and '.join(missing)} (string expected)")
+        raise LicenseMalformed(
+            f"the license bundle lacks {' and '.join(missing)} (string expected)")
     try:
         key = serialization.load_pem_public_key(bundle["publicKey"].encode("utf-8"))
     except (ValueError, TypeError) as exc:
@@ -332,7 +337,8 @@ def _decode(token: str, key: rsa.RSAPublicKey) -> dict[str, Any]:
     alg = header.get("alg")
     if alg != ALGORITHM:
         raise LicenseSignatureInvalid(
-            f"the license JWT uses algorithm {alg!r}; Scrydon licenses are signed with {ALGORITHM}, "
+            f"the license JWT uses algorithm {alg!r}; Scrydon licenses are signed with "
+            f"{ALGORITHM}, "
             "so this token was not issued by the license service"
         )
     try:
@@ -415,7 +421,8 @@ def _check_claims(claims: Mapping[str, Any]) -> tuple[datetime, dict[str, int | 
     try:
         expires_at = datetime.fromtimestamp(exp, tz=timezone.utc)
     except (OverflowError, OSError, ValueError) as exc:
-        raise LicenseClaimsInvalid(f"the license claim 'exp' is out of range ({exp!r})", claim="exp") from exc
+        raise LicenseClaimsInvalid(f"the license claim 'exp' is out of range ({exp!r})",
+                                   claim="exp") from exc
     _require_str(claims, "jti")
     _require_str(claims, "scrydon.org")
     tier = _claim(claims, "scrydon.tier")
@@ -433,7 +440,8 @@ def _check_claims(claims: Mapping[str, Any]) -> tuple[datetime, dict[str, int | 
         )
     if not isinstance(ent, dict):
         raise LicenseClaimsInvalid(
-            "the license claim 'scrydon.entitlements' must be an object", claim="scrydon.entitlements"
+            "the license claim 'scrydon.entitlements' must be an object",
+            claim="scrydon.entitlements"
         )
     for key in ENTITLEMENT_KEYS:
         value = ent.get(key, _MISSING)

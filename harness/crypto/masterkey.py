@@ -34,7 +34,8 @@ _STD_B64 = re.compile(rb"[A-Za-z0-9+/]*")
 _URL_B64 = re.compile(rb"[A-Za-z0-9_-]*")
 
 
-def _go_raw_b64decode(data: bytes, alphabet: re.Pattern[bytes], altchars: bytes | None) -> bytes | None:
+def _go_raw_b64decode(data: bytes, alphabet: re.Pattern[bytes],
+                      altchars: bytes | None) -> bytes | None:
     """Decode unpadded base64 like Go's ``base64.RawStdEncoding/RawURLEncoding``.
 
     Go skips CR and LF anywhere, rejects any other byte outside the alphabet
@@ -72,7 +73,8 @@ def _parse_jwk(value: bytes) -> bytes:
     if not isinstance(jwk, dict):
         raise InvalidKeyError("the key starts with '{' but is not a JSON object (JWK)")
     if "keys" in jwk and "kty" not in jwk:
-        raise InvalidKeyError("the key is a JWK Set; Dapr's Kubernetes-secrets component wants a single JWK")
+        raise InvalidKeyError("the key is a JWK Set; Dapr's Kubernetes-secrets component wants "
+                              "a single JWK")
     kty = jwk.get("kty")
     if kty != "oct":
         raise UnsupportedError(
@@ -89,7 +91,7 @@ def _parse_jwk(value: bytes) -> bytes:
 
 
 def parse_k8s_secret_key(value: bytes) -> bytes:
-    """Turn a Secret data value into key bytes the way Dapr's Kubernetes-secrets crypto component does.
+    """Turn a Secret data value into key bytes as Dapr's Kubernetes-secrets component does.
 
     ``value`` is the data value after Kubernetes' own base64 has been removed.
     A value starting with ``{`` (unless 16, 24 or 32 bytes long) is a JWK;
@@ -142,7 +144,8 @@ class MasterKeyBackup:
 
 def _pick_secret(doc: Any, expected_name: str) -> dict[str, Any]:
     if not isinstance(doc, dict):
-        raise MasterKeyBackupError("the backup is not a YAML mapping (expected a Kubernetes Secret)")
+        raise MasterKeyBackupError(
+            "the backup is not a YAML mapping (expected a Kubernetes Secret)")
     kind = doc.get("kind")
     if kind == "List":
         items = doc.get("items") or []
@@ -165,7 +168,8 @@ def _pick_secret(doc: Any, expected_name: str) -> dict[str, Any]:
         raise MasterKeyBackupError(
             f"the backup is not a v1 Secret (apiVersion={doc.get('apiVersion')!r}, kind={kind!r})"
         )
-    return doc
+    secret: dict[str, Any] = doc
+    return secret
 
 
 def _parse_yaml(yaml_text: str) -> Any:

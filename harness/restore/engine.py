@@ -18,12 +18,11 @@ from pathlib import Path
 from harness.catalog.model import Artifact, RestoreSet
 from harness.config import BackupsConfig
 from harness.crypto import dapr, masterkey
-from harness.errors import DrillError
+from harness.errors import DrillError, RestoreError
 from harness.records import PhaseClock
 from harness.restore import starrocks
 from harness.restore.objects import ObjectItem, upload_objects
 from harness.restore.postgres import (
-    RestoreError,
     check_extensions,
     inspect_dump,
     restore_database,
@@ -97,7 +96,8 @@ class RestoreEngine:
             items.append((bucket, key, functools.partial(self.fetch, art)))
         with clock.phase("objects", "restore") as ph:
             result.objects = upload_objects(items, self.target.s3, workers=self.object_workers)
-            ph.detail = f"{sum(result.objects.buckets.values())} objects, {result.objects.bytes} bytes"
+            ph.detail = (f"{sum(result.objects.buckets.values())} objects, "
+                         f"{result.objects.bytes} bytes")
 
     def restore_warehouse(self, rs: RestoreSet, clock: PhaseClock,
                           result: RestoreResult) -> None:
@@ -144,8 +144,8 @@ class RestoreEngine:
             ph.detail = f"{len(result.warehouse.tables)} tables"
 
     # -- all -------------------------------------------------------------------------------
-    def restore(self, rs: RestoreSet, *, stores: tuple[str, ...] = ("postgres", "objects",
-                                                                      "warehouse")) -> RestoreResult:
+    def restore(self, rs: RestoreSet, *,
+                stores: tuple[str, ...] = ("postgres", "objects", "warehouse")) -> RestoreResult:
         """Restore the set: the key first, then the independent stores concurrently.
 
         A store that fails does not stop the others (their outcome is evidence too); its

@@ -7,6 +7,7 @@ verified on the way in without a second read.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -81,5 +82,6 @@ def restore_objects(replica_root: Path, target: S3Endpoint, *, workers: int = 8,
         raise DrillError("the object replica folder does not exist", store="objects",
                          path=str(replica_root),
                          remedy="check backups.objects_replica and the replication job")
-    items: list[ObjectItem] = [(b, k, (lambda f=f: f)) for b, k, f in list_replica(replica_root)]
+    items: list[ObjectItem] = [(b, k, functools.partial(Path, f))
+                               for b, k, f in list_replica(replica_root)]
     return upload_objects(items, target, workers=workers, only=only)

@@ -110,7 +110,7 @@ class StarRocksRestore:
 
 def _rows_as_dicts(cursor: Any) -> list[dict[str, Any]]:
     names = [d[0] for d in cursor.description or []]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
+    return [dict(zip(names, row, strict=False)) for row in cursor.fetchall()]
 
 
 def wait_for_restore(cursor: Any, database: str, *, timeout: float = 3600,

@@ -3,7 +3,8 @@ external stores).
 
 A provider is built as ``Provider(config, run)``: the whole drill configuration and the run
 whose id marks everything it creates (and, optionally, ``stores=``: which of the three stores
-to provision; none for an environment that only runs a point-in-time recovery). ``start()`` provisions the stores and waits until each
+to provision; none for an environment that only runs a point-in-time recovery).
+``start()`` provisions the stores and waits until each
 is ready (cleaning up whatever it started if any part fails), ``endpoints`` says how to reach
 them, ``stop()`` removes everything it created and is safe to call twice. ``versions()`` and
 ``logs(store)`` are all the evidence ever reads of a provider. ``recover_postgres`` runs a
@@ -138,7 +139,11 @@ class ScratchProvider(abc.ABC):
     @classmethod
     def sweep(cls, dead_runs: Mapping[str, Path], report: SweepReport) -> None:
         """Remove this provider's resources of runs whose owner is gone (run id -> run
-        folder) and note them in ``report``. Nothing unlabelled is ever touched."""
+        folder) and note them in ``report``. Nothing unlabelled is ever touched.
+
+        The default has nothing to remove: a provider creating nothing of its own (the
+        external one) leaves no leftover."""
+        return
 
     def __enter__(self) -> ScratchProvider:
         try:

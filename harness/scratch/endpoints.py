@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from harness.tools.s3 import s3_client
@@ -29,7 +30,7 @@ class PostgresEndpoint:
             f"@{self.host}:{self.port}/{quote(dbname, safe='')}"
         )
 
-    def conninfo(self, dbname: str = "postgres") -> dict[str, str | int]:
+    def conninfo(self, dbname: str = "postgres") -> dict[str, Any]:
         """Return connection keywords for psycopg."""
         return {"host": self.host, "port": self.port, "user": self.user,
                 "password": self.password, "dbname": dbname}

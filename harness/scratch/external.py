@@ -8,6 +8,8 @@ not a drill. Teardown does nothing; what the drill created there is the operator
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 
 from harness.config import DrillConfig
@@ -17,6 +19,14 @@ from harness.scratch.base import SCRATCH_STORES, ScratchProvider
 from harness.scratch.endpoints import Endpoints, PostgresEndpoint, S3Endpoint, WarehouseEndpoint
 from harness.scratch.run import Run
 from harness.tools import pgbin
+
+
+def _one(conn: psycopg.Connection[Any], query: str) -> Any:
+    """The single value ``query`` returns."""
+    row = conn.execute(query).fetchone()  # type: ignore[arg-type]
+    if row is None:
+        raise ScratchError(f"the external PostgreSQL answered nothing to {query!r}")
+    return row[0]
 
 
 class ExternalProvider(ScratchProvider):
@@ -38,12 +48,12 @@ class ExternalProvider(ScratchProvider):
             with psycopg.connect(host=ext.postgres_host, port=ext.postgres_port,
                                  user=ext.postgres_user, password=ext.postgres_password,
                                  dbname="postgres", connect_timeout=10) as conn:
-                num = int(conn.execute("SHOW server_version_num").fetchone()[0])
-                version = str(conn.execute("SHOW server_version").fetchone()[0]).split()[0]
+                num = int(_one(conn, "SHOW server_version_num"))
+                version = str(_one(conn, "SHOW server_version")).split()[0]
                 present = sorted(r[0] for r in conn.execute(
                     "SELECT datname FROM pg_database WHERE datname = ANY(%s)", (list(DATABASES),)))
-                vector = conn.execute("SELECT count(*) FROM pg_available_extensions WHERE "
-                                      "name = 'vector'").fetchone()[0] > 0
+                vector = int(_one(conn, "SELECT count(*) FROM pg_available_extensions WHERE "
+                                        "name = 'vector'")) > 0
             if present:
                 raise ScratchError(
                     f"the external PostgreSQL already holds database(s) {', '.join(present)}",

@@ -14,9 +14,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from harness.errors import ServerStartError
-from harness.scratch.procinfo import OWNER_ENV, members_of_group
+from harness.records import OWNER_ENV
+from harness.scratch.procinfo import members_of_group
 from harness.tools.wait import Died, WaitTimeout, tail, wait_until
 
 ReadyCheck = Callable[[], bool]
@@ -54,7 +56,7 @@ class ServerProcess:
         env = dict(os.environ)
         env.update(self.env)
         env[OWNER_ENV] = self.run_id
-        kwargs: dict[str, object] = {}
+        kwargs: dict[str, Any] = {}
         if self.user and os.geteuid() == 0:
             pw = pwd.getpwnam(self.user)
             kwargs.update(user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
@@ -74,7 +76,7 @@ class ServerProcess:
                 cwd=str(self.cwd) if self.cwd else None,
                 env=env,
                 start_new_session=True,
-                **kwargs,  # type: ignore[arg-type]
+                **kwargs,
             )
         except OSError as exc:
             raise ServerStartError(

@@ -13,7 +13,7 @@ import secrets
 import signal
 import subprocess
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from harness.errors import ServerNotFound, ServerStartError
 from harness.scratch.endpoints import PostgresEndpoint, S3Endpoint, WarehouseEndpoint
@@ -68,7 +68,7 @@ def _chown_tree(path: Path, user: str | None) -> None:
 def _run_as(argv: list[str], user: str | None, *, env: dict[str, str] | None = None,
             timeout: float = 300, what: str, log: Path) -> None:
     """Run a one-shot command (initdb, mariadb-install-db) as ``user``, logging its output."""
-    kwargs: dict[str, object] = {}
+    kwargs: dict[str, Any] = {}
     if user:
         pw = pwd.getpwnam(user)
         kwargs.update(user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
@@ -77,7 +77,7 @@ def _run_as(argv: list[str], user: str | None, *, env: dict[str, str] | None = N
     with log.open("ab") as fh:
         proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=fh,  # noqa: S603
                               stderr=subprocess.STDOUT, env=full_env, timeout=timeout,
-                              check=False, **kwargs)  # type: ignore[arg-type]
+                              check=False, **kwargs)
     if proc.returncode != 0:
         raise ServerStartError(f"{what} failed with exit code {proc.returncode}",
                                path=str(log), detail=tail(log))

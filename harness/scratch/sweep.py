@@ -73,7 +73,7 @@ def sweep(root: str | os.PathLike[str] | None = None, *, include_kept: bool = Fa
             provider.sweep(dead, report)
         except Exception as exc:  # noqa: BLE001 - one provider's failure must not stop the rest
             report.errors.append(f"{provider.name}: {type(exc).__name__}: {exc}")
-    for rid, directory in dead.items():
+    for directory in dead.values():
         try:
             shutil.rmtree(directory)
             report.removed_dirs.append(directory)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import functools
 import hashlib
 import json
 import logging
@@ -489,8 +490,9 @@ def serve(
             try:
                 ready = None
                 try:
-                    ready = wait_until(lambda: _read_ready(stdout_path), timeout=ready_timeout,
-                                       alive=lambda: proc.poll() is None)
+                    ready = wait_until(functools.partial(_read_ready, stdout_path),
+                                       timeout=ready_timeout,
+                                       alive=functools.partial(_running, proc))
                 except (Died, WaitTimeout):
                     # One more look: it may have printed "ready" and died right after.
                     ready = _read_ready(stdout_path)
@@ -525,6 +527,10 @@ def serve(
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _running(proc: subprocess.Popen[bytes]) -> bool:
+    return proc.poll() is None
 
 
 def _tail(path: Path, lines: int) -> str:

@@ -15,7 +15,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, cast
 
 from harness.errors import DrillError
 
@@ -38,21 +38,19 @@ def decompressing_reader(raw: IO[bytes], codec: str | None) -> IO[bytes]:
     if codec is None:
         return raw
     if codec == "gzip":
-        return gzip.GzipFile(fileobj=raw, mode="rb")
+        return cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb"))
     if codec == "bzip2":
-        return bz2.BZ2File(raw, mode="rb")
+        return cast(IO[bytes], bz2.BZ2File(raw, mode="rb"))
     if codec == "xz":
-        return lzma.LZMAFile(raw, mode="rb")
+        return cast(IO[bytes], lzma.LZMAFile(raw, mode="rb"))
     if codec == "lz4":
         import lz4.frame  # an optional dependency, needed only for lz4 archives
 
-        reader: Any = lz4.frame.LZ4FrameFile(raw, mode="rb")
-        return reader  # type: ignore[no-any-return]
+        return cast(IO[bytes], lz4.frame.LZ4FrameFile(raw, mode="rb"))
     if codec == "zstd":
         import zstandard
 
-        stream: Any = zstandard.ZstdDecompressor().stream_reader(raw, closefd=False)
-        return stream  # type: ignore[no-any-return]
+        return cast(IO[bytes], zstandard.ZstdDecompressor().stream_reader(raw, closefd=False))
     raise ValueError(f"unknown codec {codec!r}")
 
 

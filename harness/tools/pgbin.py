@@ -124,8 +124,8 @@ def find(major: int, *, require_pgvector: bool = True, minimum: bool = False) ->
     """Return an installation of PostgreSQL ``major`` (or newer with ``minimum``).
 
     Among matches, installations named in ``SCRYDON_DRILL_PG_BINDIRS`` come first (the user
-    asked for them), then ones with pgvector, then ones with amcheck. Raises :class:`ServerNotFound` listing what
-    is installed and how to get the requested version.
+    asked for them), then ones with pgvector, then ones with amcheck. Raises
+    :class:`ServerNotFound` listing what is installed and how to get the requested version.
     """
     found = installations()
     matches = [i for i in found if (i.major >= major if minimum else i.major == major)]
