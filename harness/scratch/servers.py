@@ -12,6 +12,7 @@ import re
 import secrets
 import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -279,6 +280,38 @@ class LocalSeaweed(_ChildServer):
         took = super().stop()
         remove_tmp_sockets(self.base / TMP_SOCKETS_FILE)
         return took
+
+    def wait_ready(self, timeout: float) -> float:
+        """Wait for the gateway; a server that exits at once is started again, once.
+
+        Nine ports are picked free and handed to weed, which binds them a moment later;
+        another process may take one in between (weed then exits with 255). A second start
+        on fresh ports tells that race apart from a real fault, which fails again.
+        """
+        assert self.process
+        t0 = time.monotonic()
+        try:
+            return super().wait_ready(timeout)
+        except ServerStartError as exc:
+            exc.detail = (exc.detail or "") + self._glog_tail()
+            if self.process.popen is None or self.process.popen.poll() is None:
+                raise
+            first = exc
+        self.stop()
+        self.start()
+        try:
+            return super().wait_ready(max(1.0, timeout - (time.monotonic() - t0)))
+        except ServerStartError as exc:
+            # server.log is appended to: its tail already holds both attempts.
+            exc.detail = ("started twice, the second time on fresh ports; both failed\n"
+                          + (exc.detail or "") + self._glog_tail())
+            raise exc from first
+
+    def _glog_tail(self) -> str:
+        """The end of weed's newest log file (it logs to -logdir, not to stderr)."""
+        logs = sorted((p for p in (self.base / "logs").glob("weed.*") if p.is_file()
+                       and not p.is_symlink()), key=lambda p: p.stat().st_mtime)
+        return f"\n-- {logs[-1].name} --\n{tail(logs[-1])}" if logs else ""
 
     def _transient(self) -> tuple[type[BaseException], ...]:
         from botocore.exceptions import BotoCoreError, ClientError

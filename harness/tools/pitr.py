@@ -73,10 +73,15 @@ def chown_tree(root: Path, user: str | None) -> None:
     if not user:
         return
     pw = pwd.getpwnam(user)
+    chown_ids(root, pw.pw_uid, pw.pw_gid)
+
+
+def chown_ids(root: Path, uid: int, gid: int) -> None:
+    """Give ``root`` and everything below it to ``uid:gid`` (a container's user)."""
     for base, _dirs, files in os.walk(root):
-        os.chown(base, pw.pw_uid, pw.pw_gid)
+        os.chown(base, uid, gid)
         for f in files:
-            os.chown(os.path.join(base, f), pw.pw_uid, pw.pw_gid)
+            os.chown(os.path.join(base, f), uid, gid)
 
 
 def stage_wal(archive: Path, staged: Path, user: str | None = None) -> int:

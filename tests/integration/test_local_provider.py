@@ -96,6 +96,40 @@ def test_setup_failing_half_way_tears_down_what_started(run_root: Path, monkeypa
     assert ps_lines(run.run_id) == [], "servers outlived a failed setup"
 
 
+def test_seaweedfs_exiting_at_once_is_started_again_once(run_root: Path, tmp_path: Path,
+                                                          monkeypatch) -> None:
+    """A port taken between picking and binding makes weed exit 255: the second start, on
+    fresh ports, must come up; a weed that always exits fails with both starts' logs."""
+    real = servers.find_weed()
+    flaky = tmp_path / "weed-flaky"
+    flaky.write_text(f"#!/bin/sh\nif [ ! -e {tmp_path}/started ]; then touch {tmp_path}/started;"
+                     f" echo 'bind: address already in use' >&2; exit 255; fi\nexec {real} \"$@\"\n")
+    flaky.chmod(0o755)
+    monkeypatch.setattr(servers, "find_weed", lambda: str(flaky))
+    run = Run.create(run_root)
+    weed = servers.LocalSeaweed(run)
+    try:
+        weed.start()
+        assert weed.wait_ready(60) > 0
+        assert (tmp_path / "started").exists()
+    finally:
+        weed.stop()
+    broken = tmp_path / "weed-broken"
+    broken.write_text("#!/bin/sh\necho 'bind: address already in use' >&2\nexit 255\n")
+    broken.chmod(0o755)
+    monkeypatch.setattr(servers, "find_weed", lambda: str(broken))
+    weed = servers.LocalSeaweed(Run.create(run_root), name="broken")
+    try:
+        weed.start()
+        with pytest.raises(ServerStartError) as info:
+            weed.wait_ready(30)
+    finally:
+        weed.stop()
+    assert "exited with code 255" in info.value.message
+    assert info.value.detail.count("address already in use") == 2
+    assert "started twice" in info.value.detail
+
+
 def test_keep_policy_keeps_then_sweep_removes(run_root: Path) -> None:
     session = ScratchSession(config(run_root, keep="failed"))
     session.open()
