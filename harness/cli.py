@@ -50,6 +50,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 1 if report.errors else 0
 
 
+def cmd_images(args: argparse.Namespace) -> int:
+    """Build (or reuse) the local container images the containers provider falls back on."""
+    from harness.images.build import build_images, summary_table
+
+    cfg = config_from_args(args)
+    infos = build_images(args.names or None, docker_host=cfg.containers.docker_host or None,
+                         force=args.force,
+                         progress=(lambda line: None) if args.quiet else print)
+    print(summary_table(infos))
+    return 0
+
+
 def cmd_servers(args: argparse.Namespace) -> int:
     """List the server installations the local provider can use."""
     from harness.errors import ServerNotFound
@@ -135,6 +147,8 @@ def drill_pytest_args(args: argparse.Namespace) -> list[str]:
         argv += ["--drill-set", item]
     if getattr(args, "root", None):
         argv += ["--drill-set", f"scratch.root={args.root}"]
+    if getattr(args, "scratch", None):
+        argv += ["--drill-set", f"scratch.provider={args.scratch}"]
     if getattr(args, "keep", None):
         argv += ["--drill-keep", args.keep]
     if getattr(args, "allow_unverified", False):
@@ -249,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     common(p)
     p.add_argument("--keep", choices=["never", "failed", "always"])
+    p.add_argument("--scratch", help="scratch provider (scratch.provider)")
     p.add_argument("--allow-unverified", action="store_true",
                    help="do not fail the run for checks that could not be verified")
     p.add_argument("--pitr-target", help="also recover PostgreSQL to this ISO 8601 time and "
@@ -287,6 +302,18 @@ def build_parser() -> argparse.ArgumentParser:
         # Commands shipped beside the library (the reference deployment, the demo, the
         # self-test) register themselves; the library never imports them.
         entry.load()(sub, common)
+
+    p = sub.add_parser("images", help="container images for the containers provider")
+    images = p.add_subparsers(dest="images_command", required=True, parser_class=_Parser)
+    p = images.add_parser("build", help="build the local stand-in images from packages this "
+                          "machine reaches (cached by recipe hash; no registry needed)")
+    common(p)
+    p.add_argument("names", nargs="*", metavar="NAME",
+                   help="base, postgres, seaweedfs or mariadb (default: all; base is "
+                   "always included)")
+    p.add_argument("--force", action="store_true", help="rebuild even when cached")
+    p.add_argument("--quiet", action="store_true", help="print the summary table only")
+    p.set_defaults(func=cmd_images)
 
     p = sub.add_parser("servers", help="list server installations the local provider can use")
     p.set_defaults(func=cmd_servers)

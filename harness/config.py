@@ -85,6 +85,19 @@ class ContainersConfig:
 
     docker_host: str = _field("", "Docker engine address (empty: DOCKER_HOST, then the "
                               "project's private engine, then /var/run/docker.sock)")
+    postgres_image: str = _field("", "PostgreSQL image with pgvector (empty: the upstream "
+                                 "pgvector/pgvector image of scratch.postgres_version when the "
+                                 "engine has it, else scrydon-drill/postgres:local)")
+    objects_image: str = _field("", "S3 image (empty: chrislusf/seaweedfs when the engine "
+                                "has it, else scrydon-drill/seaweedfs:local)")
+    warehouse_image: str = _field("", "warehouse image: a starrocks/allin1-ubuntu image for "
+                                  "StarRocks, else the MariaDB stand-in (empty: mariadb when "
+                                  "the engine has it, else scrydon-drill/mariadb:local)")
+    pull: str = _field("missing", "when to pull a configured image",
+                       choices=("missing", "never", "always"))
+    memory: str = _field("", "memory limit per container, e.g. 2g (empty: none)")
+    cpus: float = _field(0.0, "CPU limit per container, e.g. 1.5 (0: none)")
+    env: str = _field("", "extra environment for every container: KEY=VALUE,KEY2=VALUE2")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,6 +28,9 @@ PROVIDERS: dict[str, ProviderEntry] = {
     "local": ProviderEntry("local", "harness.scratch.local", "LocalProvider", "local"),
     "external": ProviderEntry("external", "harness.scratch.external", "ExternalProvider",
                               "local"),
+    "containers": ProviderEntry("containers", "harness.scratch.containers",
+                                "ContainersProvider", "containers",
+                                requires=("testcontainers", "docker")),
 }
 
 

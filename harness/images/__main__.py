@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from harness.errors import DrillError
-from harness.images.build import build_images
+from harness.images.build import build_images, summary_table
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,11 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     except DrillError as exc:
         print(exc.render(), file=sys.stderr)
         return 1
-    print(f"{'image':<10} {'tag':<42} {'outcome':<7} {'seconds':>8} {'size MB':>8}")
-    for info in infos.values():
-        outcome = "built" if info.built else "cached"
-        print(f"{info.name:<10} {info.tag:<42} {outcome:<7} {info.seconds:>8.1f} "
-              f"{info.size_bytes / 1e6:>8.1f}")
+    print(summary_table(infos))
     return 0
 
 

@@ -120,3 +120,13 @@ def build_images(names: Iterable[str] | None = None, *, docker_host: str | None 
         return results
     finally:
         engine.close()
+
+
+def summary_table(infos: dict[str, ImageInfo]) -> str:
+    """One line per image: name, tag, built or cached, seconds, size."""
+    lines = [f"{'image':<10} {'tag':<42} {'outcome':<7} {'seconds':>8} {'size MB':>8}"]
+    for info in infos.values():
+        outcome = "built" if info.built else "cached"
+        lines.append(f"{info.name:<10} {info.tag:<42} {outcome:<7} {info.seconds:>8.1f} "
+                     f"{info.size_bytes / 1e6:>8.1f}")
+    return "\n".join(lines)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.errors import DrillError
+from harness.errors import EXIT_NOT_STARTED, EXIT_USAGE, DrillError
 
 
 class ImagesError(DrillError):
@@ -16,17 +16,25 @@ class ImagesError(DrillError):
 class EngineUnavailable(ImagesError):
     """No Docker engine answers: nothing can be built or run until one is started."""
 
+    exit_code = EXIT_NOT_STARTED
+
 
 class DockerSdkMissing(ImagesError):
     """The Docker SDK for Python is not installed (an installation fault, not a missing engine)."""
+
+    exit_code = EXIT_NOT_STARTED
 
 
 class UnknownImage(ImagesError):
     """An image name that has no recipe."""
 
+    exit_code = EXIT_USAGE
+
 
 class ImageInputMissing(ImagesError):
     """Something an image is made from is not on this machine (a build, a binary, a tool)."""
+
+    exit_code = EXIT_NOT_STARTED
 
 
 class ImageBuildFailed(ImagesError):

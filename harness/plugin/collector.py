@@ -34,6 +34,7 @@ from harness.errors import CouldNotVerify
 from harness.evidence.finish import drill_exit_code
 from harness.plugin.settings import drill_config_of
 from harness.records import CheckResult, Phase, RunRecord, utcnow
+from harness.scratch.base import SCRATCH_STORES
 
 if TYPE_CHECKING:
     from harness.config import DrillConfig
@@ -174,6 +175,7 @@ class EvidenceCollector:
         self.non_check_failures: list[str] = []
         self._factories: list[Any] = []
         self._adopted: set[int] = set()
+        self._primary_adopted = False
         self._teardown_started: dt.datetime | None = None
         self._teardown_t0 = 0.0
         self._allow_unverified: bool | None = None
@@ -389,16 +391,25 @@ class EvidenceCollector:
             return
         self._adopted.add(id(session))
         run = getattr(session, "run", None)
-        first = len(self._adopted) == 1
-        if first and run is not None and self.folder is None:
-            self.record.run_id = run.run_id
         provider = session.provider
+        # The run id and environment come from the first session holding every store; a
+        # session for one purpose (PITR's recovery server, stores=()) only adds its own keys,
+        # whenever its fixture happens to be set up.
+        whole = set(getattr(provider, "stores", ())) >= set(SCRATCH_STORES)
+        primary = whole and not self._primary_adopted
+        if primary or len(self._adopted) == 1:
+            if run is not None and self.folder is None:
+                self.record.run_id = run.run_id
+        self._primary_adopted = self._primary_adopted or primary
         try:
             describe = provider.describe()
         except Exception as exc:  # noqa: BLE001 - evidence must not break the drill
             describe = {"describe_error": f"{type(exc).__name__}: {exc}"}
-        if first:
-            self.record.environment.update({k: str(v) for k, v in describe.items()})
+        for key, value in describe.items():
+            if primary:
+                self.record.environment[key] = str(value)
+            else:
+                self.record.environment.setdefault(key, str(value))
         try:
             for name, version in provider.versions().items():
                 self.record.versions.setdefault(name, version)
