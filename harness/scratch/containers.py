@@ -25,7 +25,6 @@ import dataclasses
 import datetime as dt
 import json
 import os
-import secrets
 import socket
 import time
 from collections.abc import Mapping
@@ -36,9 +35,20 @@ from typing import Any
 from harness.config import DrillConfig
 from harness.errors import ScratchError, ServerStartError
 from harness.scratch.base import RUN_LABEL, SCRATCH_STORES, ScratchProvider, SweepReport
-from harness.scratch.endpoints import Endpoints, PostgresEndpoint, S3Endpoint, WarehouseEndpoint
+from harness.scratch.endpoints import Endpoints, PostgresEndpoint, WarehouseEndpoint
 from harness.scratch.run import Run
-from harness.tools import pgbin
+from harness.scratch.storespec import (
+    POSTGRES_IDS,
+    StoreSpec,
+    extra_env,
+    postgres_endpoint,
+    readiness_probe,
+    s3_endpoint,
+    server_facts,
+    store_spec,
+    warehouse_endpoint,
+    warehouse_version,
+)
 from harness.tools.pitr import (
     PitrResult,
     base_backup_major,
@@ -54,8 +64,6 @@ from harness.tools.wait import Died, WaitTimeout, wait_until
 OWNER_LABEL = "io.scrydon-drill.owner"
 STORE_LABEL = "io.scrydon-drill.store"
 ENGINE_FILE = "containers.json"  # in the run folder: the engine the run's containers are on
-# The uid:gid PostgreSQL runs as in the pgvector images and the local stand-in.
-POSTGRES_IDS = (999, 999)
 _LOG_TAIL = 60
 
 
@@ -92,9 +100,8 @@ class _Store:
     store: str
     container: Any  # testcontainers DockerContainer
     image: ImageChoice
+    spec: StoreSpec
     port: int = 0
-    password: str = ""
-    kind: str = ""
     endpoint: PostgresEndpoint | None = None  # PostgreSQL: asked once, when first needed
     version: str = ""  # the warehouse's version, asked once
 
@@ -198,51 +205,40 @@ class ContainersProvider(ScratchProvider):
                                       "build for the local stand-ins)") from exc
 
     # -- containers ---------------------------------------------------------------------------
-    def _container(self, store: str, image: ImageChoice, port: int,
-                   env: Mapping[str, str], command: list[str] | None = None,
+    def _container(self, spec: StoreSpec, image: ImageChoice,
                    volumes: Mapping[str, str] | None = None) -> _Store:
         self._client()
         _testcontainers_environment(self._engine)
         from testcontainers.core.container import DockerContainer
 
         container = DockerContainer(image.ref)
-        for key, value in {**env, **self._extra_env()}.items():
+        for key, value in spec.env.items():
             container.with_env(key, value)
         # Published on the loopback only, on a port the engine picks.
         ports: dict[str, Any] = container.ports  # the SDK takes (host ip, host port)
-        ports[f"{port}/tcp"] = ("127.0.0.1", None)
-        if command:
-            container.with_command(command)
+        ports[f"{spec.port}/tcp"] = ("127.0.0.1", None)
+        if spec.command:
+            container.with_command(spec.command)
         for host, inside in (volumes or {}).items():
             container.with_volume_mapping(host, inside, "rw")
-        kwargs: dict[str, Any] = {"labels": self.labels(store)}
+        kwargs: dict[str, Any] = {"labels": self.labels(spec.store)}
         if self.cc.memory:
             kwargs["mem_limit"] = self.cc.memory
         if self.cc.cpus:
             kwargs["nano_cpus"] = int(self.cc.cpus * 1e9)
         container.with_kwargs(**kwargs)
-        container.with_name(f"scrydon-drill-{self.run.run_id}-{store}".lower())
-        item = _Store(store=store, container=container, image=image)
+        container.with_name(f"scrydon-drill-{self.run.run_id}-{spec.store}".lower())
+        item = _Store(store=spec.store, container=container, image=image, spec=spec)
         try:
             container.start()
         except Exception as exc:  # noqa: BLE001 - reported with the store and image
-            raise ScratchError(f"the {store} container ({image.ref}) did not start: {exc}",
+            raise ScratchError(f"the {spec.store} container ({image.ref}) did not start: {exc}",
                                remedy="check the image and the engine's log") from exc
         wrapped = container.get_wrapped_container()
         wrapped.reload()
-        bindings = wrapped.attrs["NetworkSettings"]["Ports"].get(f"{port}/tcp") or []
+        bindings = wrapped.attrs["NetworkSettings"]["Ports"].get(f"{spec.port}/tcp") or []
         item.port = int(bindings[0]["HostPort"]) if bindings else 0
         return item
-
-    def _extra_env(self) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for part in filter(None, (p.strip() for p in self.cc.env.split(","))):
-            key, sep, value = part.partition("=")
-            if not sep:
-                raise ScratchError(f"containers.env entry {part!r} is not KEY=VALUE",
-                                   remedy="write containers.env as KEY=VALUE,KEY2=VALUE2")
-            out[key.strip()] = value
-        return out
 
     def _running(self, item: _Store) -> bool:
         wrapped = item.container.get_wrapped_container()
@@ -277,46 +273,21 @@ class ContainersProvider(ScratchProvider):
             return f"(no log: {exc})"
 
     # -- the stores ---------------------------------------------------------------------------
-    def _start_postgres(self) -> _Store:
-        image = self.choose_image("postgres", "postgres")
-        password = secrets.token_urlsafe(18)
-        item = self._container("postgres", image, 5432, {"POSTGRES_PASSWORD": password},
-                               command=["postgres", "-c", "fsync=off", "-c",
-                                        "max_connections=60"])
-        item.password = password
-        return item
-
-    def _start_objects(self) -> _Store:
-        image = self.choose_image("seaweedfs", "objects")
-        scratch = self.config.scratch
-        return self._container("objects", image, 8333,
-                               {"AWS_ACCESS_KEY_ID": scratch.s3_access_key,
-                                "AWS_SECRET_ACCESS_KEY": scratch.s3_secret_key})
-
-    def _start_warehouse(self) -> _Store:
-        image = self.choose_image("warehouse", "warehouse")
-        if "starrocks" in image.ref:
-            item = self._container("warehouse", image, 9030, {})
-            item.kind = "starrocks"
-            return item
-        password = secrets.token_urlsafe(18)
-        item = self._container("warehouse", image, 3306,
-                               {"MARIADB_ROOT_PASSWORD": password,
-                                "MYSQL_ROOT_PASSWORD": password})
-        item.password, item.kind = password, "mariadb"
-        return item
+    def _start_store(self, store: str) -> _Store:
+        service = {"postgres": "postgres", "objects": "seaweedfs",
+                   "warehouse": "warehouse"}[store]
+        image = self.choose_image(service, store)
+        return self._container(store_spec(store, image.ref, self.config), image)
 
     def start(self) -> Endpoints:
         """Start a container per store, then wait until every one answers."""
         if self._started:
             return self.endpoints
         self._started = True
-        starters = {"postgres": self._start_postgres, "objects": self._start_objects,
-                    "warehouse": self._start_warehouse}
         try:
             t0 = time.monotonic()
             for store in self.stores:
-                self._stores[store] = starters[store]()
+                self._stores[store] = self._start_store(store)
             deadline = t0 + self.config.scratch.ready_timeout
             for store, item in self._stores.items():
                 took = self._wait(item, *self._probe(item),
@@ -330,113 +301,46 @@ class ContainersProvider(ScratchProvider):
 
     def _probe(self, item: _Store) -> tuple[Any, tuple[type[BaseException], ...]]:
         """The readiness probe of a store and the exceptions it raises while starting."""
-        if item.store == "postgres":
-            import psycopg
-
-            def pg() -> bool:
-                ep = self._postgres_endpoint(item)
-                with psycopg.connect(**ep.conninfo(), connect_timeout=2) as conn:
-                    conn.execute("SELECT 1")
-                return True
-
-            return pg, (OSError, psycopg.OperationalError)
-        if item.store == "objects":
-            from botocore.exceptions import BotoCoreError, ClientError
-
-            def s3() -> bool:
-                client: Any = self._s3_endpoint(item).client()
-                client.create_bucket(Bucket="drill-ready-probe")
-                client.put_object(Bucket="drill-ready-probe", Key="probe", Body=b"ok")
-                client.delete_object(Bucket="drill-ready-probe", Key="probe")
-                client.delete_bucket(Bucket="drill-ready-probe")
-                return True
-
-            return s3, (OSError, BotoCoreError, ClientError)
-        import pymysql
-
-        def wh() -> bool:
-            conn: Any = self._warehouse_endpoint(item).connect()
-            try:
-                with conn.cursor() as cur:
-                    cur.execute("SELECT 1")
-            finally:
-                conn.close()
-            return True
-
-        return wh, (OSError, pymysql.err.OperationalError)
+        endpoint = {"postgres": lambda: self._postgres_endpoint(item),
+                    "objects": lambda: s3_endpoint(item.spec, "127.0.0.1", item.port),
+                    "warehouse": lambda: warehouse_endpoint(item.spec, "127.0.0.1", item.port)}
+        return readiness_probe(item.store, endpoint[item.store])
 
     def _postgres_endpoint(self, item: _Store, *, major: int | None = None,
                            version: str = "") -> PostgresEndpoint:
-        major = major or self.config.scratch.postgres_version
-        try:
-            bindir = pgbin.find(major, require_pgvector=False, minimum=True).bindir
-        except ScratchError:
-            bindir = None
-        return PostgresEndpoint(host="127.0.0.1", port=item.port, user="postgres",
-                                password=item.password, major=major,
-                                version=version or str(major), has_pgvector=True,
-                                bindir=bindir)
-
-    @staticmethod
-    def _s3_endpoint(item: _Store, access: str = "", secret: str = "") -> S3Endpoint:
-        return S3Endpoint(url=f"http://127.0.0.1:{item.port}", access_key=access or "drill",
-                          secret_key=secret or "drill-secret")
-
-    @staticmethod
-    def _warehouse_endpoint(item: _Store, version: str = "") -> WarehouseEndpoint:
-        user = "root"
-        return WarehouseEndpoint(host="127.0.0.1", port=item.port, user=user,
-                                 password=item.password, kind=item.kind or "mariadb",
+        return postgres_endpoint(item.spec, "127.0.0.1", item.port,
+                                 major=major or self.config.scratch.postgres_version,
                                  version=version)
 
     @property
     def endpoints(self) -> Endpoints:
         """Endpoints of the running containers."""
-        scratch = self.config.scratch
         pg = self._stores.get("postgres")
         s3 = self._stores.get("objects")
         wh = self._stores.get("warehouse")
         return Endpoints(
             postgres=self._server_postgres(pg) if pg and pg.port else None,
-            s3=self._s3_endpoint(s3, scratch.s3_access_key, scratch.s3_secret_key)
-            if s3 and s3.port else None,
-            warehouse=self._warehouse_endpoint(wh, self._warehouse_version(wh))
-            if wh and wh.port else None)
+            s3=s3_endpoint(s3.spec, "127.0.0.1", s3.port) if s3 and s3.port else None,
+            warehouse=self._warehouse(wh) if wh and wh.port else None)
 
     def _server_postgres(self, item: _Store) -> PostgresEndpoint:
         """The endpoint with the server's own version and extensions (asked once)."""
         if item.endpoint is not None:
             return item.endpoint
-        import psycopg
-
-        ep = self._postgres_endpoint(item)
-        try:
-            with psycopg.connect(**ep.conninfo(), connect_timeout=5) as conn:
-                row = conn.execute("SELECT current_setting('server_version_num')::int, "
-                                   "current_setting('server_version'), (SELECT count(*) FROM "
-                                   "pg_available_extensions WHERE name = 'vector')").fetchone()
-        except psycopg.Error:
-            return ep  # not ready yet: asked again next time
-        assert row is not None
-        num, version, vector = int(row[0]), str(row[1]), int(row[2]) > 0
-        ep = self._postgres_endpoint(item, major=num // 10000, version=version.split()[0])
-        item.endpoint = dataclasses.replace(ep, has_pgvector=vector)
+        facts = server_facts(self._postgres_endpoint(item))
+        if facts is None:
+            return self._postgres_endpoint(item)  # not ready yet: asked again next time
+        major, version, vector = facts
+        item.endpoint = dataclasses.replace(
+            self._postgres_endpoint(item, major=major, version=version), has_pgvector=vector)
         return item.endpoint
 
-    def _warehouse_version(self, item: _Store) -> str:
-        if item.version:
-            return item.version
-        try:
-            conn: Any = self._warehouse_endpoint(item).connect()
-            try:
-                with conn.cursor() as cur:
-                    cur.execute("SELECT VERSION()")
-                    item.version = str(cur.fetchone()[0])
-            finally:
-                conn.close()
-        except Exception:  # noqa: BLE001 - not ready yet: no version to show
-            return ""
-        return item.version
+    def _warehouse(self, item: _Store) -> WarehouseEndpoint:
+        endpoint = warehouse_endpoint(item.spec, "127.0.0.1", item.port, item.version)
+        if not item.version:
+            item.version = warehouse_version(endpoint)
+            endpoint = dataclasses.replace(endpoint, version=item.version)
+        return endpoint
 
     def stop(self) -> None:
         """Remove every container this provider created (with its anonymous volumes)."""
@@ -492,10 +396,12 @@ class ContainersProvider(ScratchProvider):
         settings = recovery_settings("/pitr/wal", target, "/pitr/data/pg_hba.conf")
         settings["listen_addresses"] = "*"
         command = ["postgres"] + [arg for k, v in settings.items() for arg in ("-c", f"{k}={v}")]
-        item = self._container("postgres-pitr", image, 5432, {"PGDATA": "/pitr/data"},
-                               command=command, volumes={str(work): "/pitr"})
+        spec = dataclasses.replace(store_spec("postgres", image.ref, self.config),
+                                   store="postgres-pitr", command=command,
+                                   env={"PGDATA": "/pitr/data", **extra_env(self.config)})
+        item = self._container(spec, image, volumes={str(work): "/pitr"})
         self._extra.append(item)
-        item.password = secrets.token_urlsafe(18)
+        password = spec.password
 
         def psql(sql: str) -> tuple[int, str]:
             # Trust on the container's own socket: the base backup carries the source's
@@ -508,7 +414,7 @@ class ContainersProvider(ScratchProvider):
             code, out = psql("SELECT pg_is_in_recovery()")
             if code != 0 or out != "f":
                 return False
-            return psql(f"ALTER USER postgres PASSWORD '{item.password}'")[0] == 0
+            return psql(f"ALTER USER postgres PASSWORD '{password}'")[0] == 0
 
         try:
             self._wait(item, ready, (OSError,), max(300.0, self.config.scratch.ready_timeout))

@@ -12,6 +12,7 @@ from harness.errors import ConfigError, ScratchError
 from harness.registry import check_available, provider_names
 from harness.scratch.containers import ContainersProvider
 from harness.scratch.run import Run
+from harness.scratch.storespec import extra_env
 
 
 def test_containers_is_a_registered_provider_with_its_extra() -> None:
@@ -34,12 +35,11 @@ def test_the_containers_section_is_validated() -> None:
 def test_extra_environment_must_be_key_value(tmp_path: Path) -> None:
     cfg = resolve(environ={}, arguments={"scratch": {"root": str(tmp_path)},
                                          "containers": {"env": "A=1, B = two,C="}})
-    provider = ContainersProvider(cfg, Run.create(tmp_path))
-    assert provider._extra_env() == {"A": "1", "B": " two", "C": ""}
+    assert extra_env(cfg) == {"A": "1", "B": " two", "C": ""}
     bad = resolve(environ={}, arguments={"scratch": {"root": str(tmp_path)},
                                          "containers": {"env": "A=1,JUSTAKEY"}})
     with pytest.raises(ScratchError) as info:
-        ContainersProvider(bad, Run.create(tmp_path))._extra_env()
+        extra_env(bad)
     assert "'JUSTAKEY' is not KEY=VALUE" in info.value.render()
 
 
