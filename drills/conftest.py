@@ -7,9 +7,11 @@ like an unverified success):
 * A check the platform profile disables (``[checks] disabled``) is deselected and the run's
   evidence notes it.
 * ``restore.pitr`` runs only when ``drill.pitr_target`` is set, for the same reason.
-* ``signin.deployed`` runs only when ``drill.scratch_url`` is set: with no deployed platform
-  there is nothing to sign in to, so it is deselected (and noted) rather than reported as
-  could-not-verify. A URL that is set but unusable *is* could-not-verify.
+* ``signin.deployed`` runs only when there is a deployed platform to sign in to: the one the
+  Kubernetes provider deploys, or ``drill.scratch_url``. Otherwise it is deselected (and
+  noted) rather than reported as could-not-verify. A URL that is set but unusable *is*
+  could-not-verify.
+* ``k8s.*`` run only on the Kubernetes provider (the runbook's cluster steps).
 """
 
 from __future__ import annotations
@@ -67,8 +69,11 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if not any(_check_id(i) in CHECK_IDS for i in items):
         return
     profile = profile_for(config)
-    scratch_url = _drill_config(config).drill.scratch_url.strip()
-    pitr_target = _drill_config(config).drill.pitr_target.strip()
+    drill_config = _drill_config(config)
+    on_kubernetes = drill_config.scratch.provider == "kubernetes"
+    scratch_url = drill_config.drill.scratch_url.strip() or (
+        "deployed" if on_kubernetes else "")
+    pitr_target = drill_config.drill.pitr_target.strip()
     keep: list[pytest.Item] = []
     dropped: list[pytest.Item] = []
     notes: list[str] = []
@@ -82,6 +87,10 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             dropped.append(item)
             notes.append("restore.pitr was not run: drill.pitr_target is not set (set it to "
                          "also recover PostgreSQL to a point in time from the WAL archive)")
+        elif (check_id or "").startswith("k8s.") and not on_kubernetes:
+            dropped.append(item)
+            notes.append(f"{check_id} was not run: it checks the runbook's cluster steps, "
+                         "which only scratch.provider = \"kubernetes\" carries out")
         elif check_id == "signin.deployed" and not scratch_url:
             dropped.append(item)
             notes.append("signin.deployed was not run: drill.scratch_url is not set (set it "

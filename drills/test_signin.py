@@ -11,7 +11,7 @@ import datetime as dt
 
 import pytest
 
-from harness.checks.base import Measure, postgres, require_database, settle
+from harness.checks.base import Measure, Outcome, postgres, require_database, settle
 from harness.checks.signin import (
     admin_credentials,
     check_admin_offline,
@@ -55,7 +55,16 @@ def test_live(drill_restored: RestoredPlatform, drill_profile: Profile,
                          title="Known admin signs in to the deployed scratch platform")
 def test_deployed(drill_restored: RestoredPlatform, drill_profile: Profile,
                   drill_measure: Measure) -> None:
-    """A Scrydon deployed on the restored stores (drill.scratch_url) signs the admin in."""
+    """A Scrydon deployed on the restored stores signs the admin in: the platform the
+    Kubernetes provider deployed, else drill.scratch_url."""
     creds = admin_credentials(drill_restored.config)
-    settle(check_deployed_signin(drill_restored.config.drill.scratch_url, creds,
-                                 drill_profile.signin), drill_measure)
+    dep = drill_restored.deployment
+    if dep is not None and not dep.url:
+        settle(Outcome.failed(
+            "the platform deployed on the restored stores cannot be reached: "
+            + (dep.url_error or dep.install_error or "its rollout did not finish"),
+            remedy="see k8s.rollout and k8s.master-key"), drill_measure)
+    if dep is None and drill_restored.deployment_note:
+        settle(Outcome.failed(drill_restored.deployment_note), drill_measure)
+    settle(check_deployed_signin(drill_restored.platform_url, creds, drill_profile.signin),
+           drill_measure)

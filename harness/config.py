@@ -104,8 +104,49 @@ class ContainersConfig:
 class KubernetesConfig:
     """The Kubernetes provider (scratch.provider = "kubernetes"): the runbook's full DR."""
 
+    cluster: str = _field("existing", "the cluster: an existing one (kubeconfig/context) or "
+                          "a kind cluster the drill creates and deletes",
+                          choices=("existing", "kind"))
     kubeconfig: str = _field("", "kubeconfig file (empty: KUBECONFIG, then ~/.kube/config)")
     context: str = _field("", "kubeconfig context (empty: the current one)")
+    namespace: str = _field("", "namespace to drill in (empty: one per run, created and deleted "
+                            "by the drill, named and labelled with the run id)")
+    kubernetes_version: str = _field("", "the source cluster's Kubernetes version, e.g. v1.29.4 "
+                                     "(runbook step 1: the scratch cluster must match)")
+    platform_version: str = _field("", "the Scrydon version the backups come from, e.g. "
+                                   "2026.11.1 (empty: the restored platform_migrations)")
+    images: str = _field("upstream", "store images: upstream ([containers] images or the pinned "
+                         "upstream tags, pulled by the cluster) or local (scrydon-drill/*:local "
+                         "from 'scrydon-drill images build', loaded into kind or already in the "
+                         "node's engine)", choices=("upstream", "local"))
+    storage_class: str = _field("", "storage class of the stores' volumes (empty: emptyDir)")
+    storage_size: str = _field("10Gi", "size of each store's volume with a storage class")
+    memory: str = _field("", "memory request and limit per store pod, e.g. 2Gi (empty: none)")
+    cpu: str = _field("", "CPU request and limit per store pod, e.g. 1 (empty: none)")
+    chart: str = _field("", "the platform chart: a folder, a .tgz or repo/chart (empty: the "
+                        "stores are drilled without deploying the platform)")
+    chart_version: str = _field("", "chart version for helm --version (empty: latest/as is)")
+    values: str = _field("", "values files for helm install, comma-separated")
+    store_values: str = _field(
+        "database.host={postgres_host},database.port={postgres_port},"
+        "database.user={postgres_user},database.password={postgres_password}",
+        "chart values that point the platform at the restored stores: key={placeholder},... "
+        "with {postgres_host} {postgres_port} {postgres_user} {postgres_password} {s3_endpoint} "
+        "{s3_access_key} {s3_secret_key} {warehouse_host} {warehouse_port} {warehouse_user} "
+        "{warehouse_password}")
+    release: str = _field("scrydon", "helm release name")
+    platform_service: str = _field("api-platform", "Service of the platform's API (signin.deployed "
+                                   "signs in through a port-forward to it)")
+    platform_port: int = _field(8080, "port of that Service")
+    rollout_timeout: float = _field(300.0, "seconds the chart's workloads get to become ready")
+    apply_order: str = _field("runbook", "runbook: the master-key Secret before the chart (the "
+                              "runbook's order); chart-first: the chart before the Secret, the "
+                              "mistake the drill must catch", choices=("runbook", "chart-first"))
+    kubectl: str = _field("", "kubectl binary (empty: from PATH)")
+    helm: str = _field("", "helm binary (empty: from PATH)")
+    kind: str = _field("", "kind binary for cluster = kind (empty: from PATH)")
+    kind_node_image: str = _field("", "kind node image, e.g. kindest/node:v1.29.4 (empty: "
+                                  "kind's default; pick the source cluster's version)")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -98,6 +98,26 @@ def restore_latest(config: DrillConfig, source: Any, catalog: Any,
     return fallback
 
 
+def deploy_platform(platform: RestoredPlatform, provider: Any) -> None:
+    """Runbook steps 5-7 where the provider can take them (Kubernetes): the master-key
+    Secret, the chart on the restored stores, the rollout. Recorded on ``platform``."""
+    deploy = getattr(provider, "deploy_platform", None)
+    if deploy is None:
+        return
+    result = platform.result
+    if not result.ok:
+        platform.deployment_note = ("the platform was not deployed: the stores did not "
+                                    "restore (" + "; ".join(sorted(result.errors)) + ")")
+        platform.notes.append(platform.deployment_note)
+        return
+    deployment = deploy(result.master_key_document, result.master_key)
+    platform.deployment = deployment
+    result.phases.extend(deployment.phases)
+    if deployment.cluster_key is not None:
+        result.secrets["cluster master-key value"] = deployment.cluster_key.raw_value
+        result.secrets["cluster master key"] = deployment.cluster_key.key
+
+
 def _restore_older(config: DrillConfig, source: Any, catalog: Any, new_scratch: NewScratch,
                    refused: SetRefused) -> RestoredPlatform:
     """The newest set was refused before restoring: restore the one before it instead."""

@@ -54,6 +54,7 @@ CHECK_IDS: tuple[str, ...] = (
     "posture.dump-freshness", "posture.dump-retention", "posture.dump-completeness",
     "posture.wal-continuity", "posture.wal-retention", "posture.warehouse-retention",
     "posture.objects-replica", "posture.master-key",
+    "k8s.versions", "k8s.master-key", "k8s.rollout",
 )
 # A failed restore must always be reported, so these cannot be switched off.
 MANDATORY_CHECKS = frozenset(c for c in CHECK_IDS if c.startswith("restore."))

@@ -31,6 +31,9 @@ PROVIDERS: dict[str, ProviderEntry] = {
     "containers": ProviderEntry("containers", "harness.scratch.containers",
                                 "ContainersProvider", "containers",
                                 requires=("testcontainers", "docker")),
+    # kubectl and helm are binaries, found when the provider starts (harness/scratch/kube.py).
+    "kubernetes": ProviderEntry("kubernetes", "harness.scratch.kubernetes",
+                                "KubernetesProvider", "kubernetes"),
 }
 
 

@@ -417,6 +417,8 @@ class EvidenceCollector:
             self.record.notes.append(f"the provider's versions could not be read: {exc}")
         for label, value in provider.endpoints.credentials().items():
             self.add_secret(f"scratch {label}", value)
+        # Providers that record their own provisioning steps (cluster, namespace, stores).
+        self.record.phases.extend(getattr(provider, "phases", []))
 
     # -- the end ------------------------------------------------------------------------------
 

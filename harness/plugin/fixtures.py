@@ -115,7 +115,7 @@ def drill_restored(drill_config: DrillConfig, scratch_factory: ScratchFactory,
     newest cannot be restored; the effective RPO loss is kept. No configured backup source
     is could-not-verify; a source without usable backups fails every check that needs it.
     """
-    from harness.drill import open_catalog, restore_latest
+    from harness.drill import deploy_platform, open_catalog, restore_latest
     from harness.errors import could_not_verify
 
     if not drill_config.backups.source:
@@ -123,16 +123,18 @@ def drill_restored(drill_config: DrillConfig, scratch_factory: ScratchFactory,
                          remedy="set backups.source in the drill config")
     source, catalog = open_catalog(drill_config)
 
-    runs: list[str] = []
+    sessions: list[Any] = []
 
     def new_scratch() -> tuple[Endpoints, Path]:
         session = scratch_factory()
         assert session.provider is not None and session.run is not None
-        runs.append(session.run.run_id)
+        sessions.append(session)
         return session.provider.endpoints, session.run.subdir("staging")
 
     platform = restore_latest(drill_config, source, catalog, new_scratch)
-    platform.run_id = runs[-1] if runs else ""
+    if sessions:
+        platform.run_id = sessions[-1].run.run_id
+        deploy_platform(platform, sessions[-1].provider)
     _record_restore(request, platform)
     return platform
 

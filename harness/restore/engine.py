@@ -65,6 +65,7 @@ class RestoreEngine:
                 # Registered before parsing: a backup that fails to parse holds the key too.
                 result.secrets.update(masterkey.secret_material(text))
                 result.master_key = masterkey.load_master_key_backup(text)
+                result.master_key_document = text
             except (OSError, UnicodeDecodeError, dapr.DaprCryptoError) as exc:
                 result.master_key_error = f"{rs.master_key.location}: {exc}"
 

@@ -12,6 +12,7 @@ from harness.records import Phase
 from harness.restore.objects import ObjectsRestore
 from harness.restore.postgres import DatabaseRestore
 from harness.restore.warehouse import WarehouseRestore
+from harness.scratch.deployment import PlatformDeployment
 from harness.scratch.endpoints import Endpoints
 
 
@@ -26,6 +27,9 @@ class RestoreResult:
     warehouse: WarehouseRestore | None = None
     master_key: masterkey.MasterKeyBackup | None = None
     master_key_error: str | None = None
+    # The backup's YAML as read (in memory only): the Kubernetes provider creates the Secret
+    # from it before the chart.
+    master_key_document: str | None = field(default=None, repr=False)
     errors: dict[str, str] = field(default_factory=dict)  # store -> message
     wall_seconds: float = 0.0
     # Values read from the backups that no report may show (label -> value).
@@ -58,6 +62,16 @@ class RestoredPlatform:
     fallback_reason: str = ""
     notes: list[str] = field(default_factory=list)
     run_id: str = ""  # the scratch run it lives in: helpers started for checks carry it
+    # The platform deployed on the restored stores (Kubernetes provider), else None.
+    deployment: PlatformDeployment | None = None
+    deployment_note: str = ""  # why the platform was not deployed, when it was not
+
+    @property
+    def platform_url(self) -> str:
+        """The deployed platform's API: the run's own deployment, else drill.scratch_url."""
+        if self.deployment is not None:
+            return self.deployment.url
+        return self.config.drill.scratch_url.strip()
 
     @property
     def backup_time(self) -> dt.datetime:

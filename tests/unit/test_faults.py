@@ -142,7 +142,10 @@ def inject(name: str, source: Path, tmp_path: Path, **inputs: object) -> FaultCo
 
 def test_catalogue_covers_every_required_class_once() -> None:
     assert sorted(catalogue.NAMES) == sorted(REQUIRED_CLASSES.values())
-    assert len(set(catalogue.NAMES)) == len(catalogue.NAMES) == len(catalogue.REGISTRY)
+    assert len(set(catalogue.NAMES)) == len(catalogue.NAMES)
+    assert len(catalogue.NAMES) + len(catalogue.CLUSTER_NAMES) == len(catalogue.REGISTRY)
+    assert {catalogue.get(n).category for n in catalogue.CLUSTER_NAMES} == {"cluster"}
+    assert not {catalogue.get(n).category for n in catalogue.NAMES} & {"cluster"}
     for name in catalogue.NAMES:
         f = catalogue.get(name)
         assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", name), name
