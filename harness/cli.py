@@ -45,6 +45,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(report.summary())
     for d in report.removed_dirs:
         print(f"  removed {d}")
+    for item in report.removed:
+        print(f"  removed {item}")
     for pid, rid in sorted(report.killed.items()):
         print(f"  killed pid {pid} (run {rid})")
     return 1 if report.errors else 0

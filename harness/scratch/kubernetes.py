@@ -120,6 +120,21 @@ def _pod_ready(pod: Mapping[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
+def _workload_ready(obj: Mapping[str, Any]) -> bool:
+    """A Deployment, StatefulSet or DaemonSet whose current generation is fully ready."""
+    status = obj.get("status") or {}
+    meta = obj.get("metadata") or {}
+    if status.get("observedGeneration", 0) < meta.get("generation", 0):
+        return False
+    if obj.get("kind") == "DaemonSet":
+        want = int(status.get("desiredNumberScheduled") or 0)
+        return int(status.get("numberReady") or 0) >= want and \
+            int(status.get("updatedNumberScheduled") or 0) >= want
+    want = int((obj.get("spec") or {}).get("replicas", 1))
+    return (int(status.get("readyReplicas") or 0) >= want
+            and int(status.get("updatedReplicas") or 0) >= want)
+
+
 def _fill(template: str, values: Mapping[str, str]) -> dict[str, Any]:
     """``a.b={placeholder},c=literal`` into nested chart values."""
     out: dict[str, Any] = {}
@@ -529,32 +544,53 @@ class KubernetesProvider(ScratchProvider):
         return out
 
     def _wait_rollout(self, dep: PlatformDeployment) -> None:
+        """Poll the release's workloads until all are ready, one cannot become ready (a pod
+        crash-looping, an image that cannot be pulled), or the timeout passes."""
         kube = self._k()
         t0 = time.monotonic()
-        deadline = t0 + self.kc.rollout_timeout
         with self._phase("platform", "rollout") as ph:
-            for workload in self._workloads():
-                left = max(1, int(deadline - time.monotonic()))
-                proc = kube.run("rollout", "status", workload, "-n", self.namespace,
-                                f"--timeout={left}s", check=False, timeout=left + 30)
-                if proc.returncode == 0:
-                    dep.workloads[workload] = "ready"
-                    continue
+            pending = self._workloads()
+            stuck: dict[str, str] = {}
+
+            def settled() -> bool:
+                for workload in list(pending):
+                    obj = kube.json("get", workload, "-n", self.namespace)
+                    if _workload_ready(obj):
+                        dep.workloads[workload] = "ready"
+                        pending.remove(workload)
+                        continue
+                    for pod in self._workload_pods(obj):
+                        problem = _pod_problem(pod)
+                        if problem:
+                            stuck[workload] = problem
+                            pending.remove(workload)
+                            break
+                return not pending
+
+            try:
+                wait_until(settled, timeout=self.kc.rollout_timeout, interval=1.0)
+            except WaitTimeout:
+                pass
+            for workload in pending:
                 dep.workloads[workload] = (f"not ready after {self.kc.rollout_timeout:.0f} s: "
+                                           + self._not_ready_detail(workload))
+            for workload, problem in stuck.items():
+                dep.workloads[workload] = (f"cannot become ready ({problem}): "
                                            + self._not_ready_detail(workload))
             dep.rollout_seconds = time.monotonic() - t0
             ready = sum(v == "ready" for v in dep.workloads.values())
             ph.detail = f"{ready} of {len(dep.workloads)} workload(s) ready"
             ph.ok = dep.rollout_ok
 
+    def _workload_pods(self, obj: Mapping[str, Any]) -> list[dict[str, Any]]:
+        labels = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        selector = ",".join(f"{k}={v}" for k, v in labels.items())
+        return self._k().pods(self.namespace, selector) if selector else []
+
     def _not_ready_detail(self, workload: str) -> str:
         kube = self._k()
-        kind, name = workload.split("/", 1)
-        obj = kube.json("get", kind, name, "-n", self.namespace)
-        labels = (obj.get("spec", {}).get("selector", {}) or {}).get("matchLabels") or {}
-        selector = ",".join(f"{k}={v}" for k, v in labels.items())
         parts = []
-        for pod in kube.pods(self.namespace, selector) if selector else []:
+        for pod in self._workload_pods(kube.json("get", workload, "-n", self.namespace)):
             if _pod_ready(pod):
                 continue
             pname = pod["metadata"]["name"]
