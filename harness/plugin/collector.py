@@ -271,9 +271,12 @@ class EvidenceCollector:
             if report.failed and item.nodeid not in self.non_check_failures:
                 self.non_check_failures.append(item.nodeid)
             return report
-        if state.started_at is None:
+        # A check's own time is its call: its setup may provision and restore (phases of
+        # their own), the last check's teardown tears the scratch environment down.
+        if call.when == "call" or state.started_at is None:
             state.started_at = dt.datetime.fromtimestamp(call.start, dt.timezone.utc)
-        state.seconds += report.duration
+        if call.when == "call":
+            state.seconds = report.duration
         where = "" if call.when == "call" else f"{call.when} failed: "
         if call.excinfo is not None and call.excinfo.errisinstance(CouldNotVerify):
             exc = call.excinfo.value
@@ -350,10 +353,6 @@ class EvidenceCollector:
             self._factories.append(result)
             fixturedef.addfinalizer(self._mark_teardown_start)
         else:
-            self.record.phases.append(Phase(store="scratch", name="provision",
-                                            started_at=started.isoformat(),
-                                            seconds=round(time.monotonic() - t0, 6),
-                                            detail=self._timings_text(result)))
             self._adopt(result)
         return result
 
@@ -417,7 +416,14 @@ class EvidenceCollector:
             self.record.notes.append(f"the provider's versions could not be read: {exc}")
         for label, value in provider.endpoints.credentials().items():
             self.add_secret(f"scratch {label}", value)
-        # Providers that record their own provisioning steps (cluster, namespace, stores).
+        # Every session's provisioning is a phase (the restore's, PITR's...), and providers
+        # that record their own steps (cluster, namespace, stores) add those.
+        provision = getattr(session, "provision_phase", None)
+        if provision is not None:
+            timings = self._timings_text(session)
+            if timings and timings not in provision.detail:
+                provision.detail += f" ({timings})"
+            self.record.phases.append(provision)
         self.record.phases.extend(getattr(provider, "phases", []))
 
     # -- the end ------------------------------------------------------------------------------

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 from types import TracebackType
 
 from harness.config import DrillConfig
+from harness.records import Phase, utcnow
 from harness.scratch.base import SCRATCH_STORES, ScratchProvider
 from harness.scratch.endpoints import Endpoints
 from harness.scratch.registry import get_provider
@@ -34,6 +36,7 @@ class ScratchSession:
         self.sweep_report: SweepReport | None = None
         self.kept = False
         self._owns_run = run is None
+        self.provision_phase: Phase | None = None  # set once the environment is ready
 
     def open(self) -> Endpoints:
         """Sweep (when configured), create the run directory, provision and wait for ready."""
@@ -43,11 +46,19 @@ class ScratchSession:
         if self.run is None:
             self.run = Run.create(cfg.root or None)
         self.provider = get_provider(cfg.provider)(self.config, self.run, stores=self.stores)
+        started = utcnow()
+        t0 = time.monotonic()
         try:
-            return self.provider.start()
+            endpoints = self.provider.start()
         except BaseException:
             self.close(failed=True, force_teardown=True)
             raise
+        what = ", ".join(self.stores) or "no store"
+        self.provision_phase = Phase(store="scratch", name="provision",
+                                     started_at=started.isoformat(),
+                                     seconds=round(time.monotonic() - t0, 6),
+                                     detail=f"{cfg.provider}: {what} ready")
+        return endpoints
 
     def close(self, *, failed: bool, force_teardown: bool = False) -> None:
         """Tear down (or keep, per policy) everything this session created."""

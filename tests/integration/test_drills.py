@@ -448,6 +448,37 @@ def test_the_healthy_reference_passes_every_check(drills: dict[str, DrillRun],
     assert password not in run.output and password not in json.dumps(run.evidence)
 
 
+def test_the_evidence_times_each_step_and_rto_ends_at_verification(
+        drills: dict[str, DrillRun], measure: Callable[[str], None]) -> None:
+    """Provisioning, each store's restore and each check are phases of their own; no check
+    absorbs the provisioning before it or the teardown after it; RTO excludes teardown."""
+    ev = drills["healthy"].evidence
+
+    def span(p: dict[str, Any]) -> tuple[float, float]:
+        start = dt.datetime.fromisoformat(p["started_at"]).timestamp()
+        return start, start + float(p["seconds"])
+
+    phases = ev["phases"]
+    provisions = [p for p in phases if (p["store"], p["name"]) == ("scratch", "provision")]
+    restores = [p for p in phases if p["store"] in ("postgres", "objects", "warehouse")]
+    checks = [p for p in phases if p["store"] == "checks"]
+    (teardown,) = [p for p in phases if p["name"] == "teardown"]
+    assert provisions and restores and checks
+    assert "postgres, objects, warehouse ready" in provisions[0]["detail"]
+    restored_at = max(span(p)[1] for p in restores)
+    assert span(provisions[0])[1] <= min(span(p)[0] for p in restores) + 0.001
+    # No check starts before the stores it reads were restored, none runs into teardown.
+    assert min(span(p)[0] for p in checks) >= restored_at - 0.001
+    assert max(span(p)[1] for p in checks) <= span(teardown)[0] + 0.001
+    verified_at = max(span(p)[1] for p in checks)
+    first = min(span(p)[0] for p in phases)
+    assert ev["rto_seconds"] == pytest.approx(verified_at - first, abs=0.01)
+    assert ev["rto_seconds"] < span(teardown)[1] - first
+    measure(f"healthy drill: provisioned in {provisions[0]['seconds']:.1f} s, restored "
+            f"{restored_at - span(provisions[0])[1]:.1f} s later, RTO {ev['rto_seconds']:.1f} s, "
+            f"teardown {teardown['seconds']:.1f} s (not in RTO)")
+
+
 def test_damaged_platform_data_fails_the_checks_that_guard_it(
         drills: dict[str, DrillRun], measure: Callable[[str], None]) -> None:
     run = drills["data"]
