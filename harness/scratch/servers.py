@@ -56,6 +56,43 @@ def unprivileged_user(preferred: str = "") -> str | None:
     )
 
 
+def blocking_folder(path: Path, user: str) -> Path | None:
+    """The first folder above ``path`` that ``user`` may not enter (no search permission
+    for it as owner, group member or other), None when the whole way down is open."""
+    import grp
+    import stat
+
+    pw = pwd.getpwnam(user)
+    groups = {pw.pw_gid} | {g.gr_gid for g in grp.getgrall() if user in g.gr_mem}
+    for folder in reversed(path.resolve().parents):
+        st = folder.stat()
+        if st.st_uid == pw.pw_uid:
+            allowed = bool(st.st_mode & stat.S_IXUSR)
+        elif st.st_gid in groups:
+            allowed = bool(st.st_mode & stat.S_IXGRP)
+        else:
+            allowed = bool(st.st_mode & stat.S_IXOTH)
+        if not allowed:
+            return folder
+    return None
+
+
+def require_reachable(path: Path, user: str | None) -> None:
+    """Fail before initdb when the server's OS user cannot reach ``path`` (initdb would bury
+    "Permission denied" in its log)."""
+    if not user:
+        return
+    blocked = blocking_folder(path, user)
+    if blocked is not None:
+        mode = oct(blocked.stat().st_mode & 0o777)
+        raise ServerStartError(
+            f"PostgreSQL runs as '{user}', which cannot enter {blocked} (mode {mode}): the "
+            f"scratch folder {path} below it is out of its reach",
+            path=str(blocked), store="postgres",
+            remedy=f"set scratch.root to a folder '{user}' can reach (e.g. under /tmp), or let "
+                   f"it through: chmod o+x {blocked}")
+
+
 def _chown_tree(path: Path, user: str | None) -> None:
     if not user:
         return
@@ -152,6 +189,7 @@ class LocalPostgres(_ChildServer):
                 f"the PostgreSQL socket folder path is too long ({len(str(self.sockdir))} "
                 "bytes; unix sockets allow 107 with the file name)", path=str(self.sockdir),
                 remedy="set scratch.root to a shorter folder")
+        require_reachable(self.base, self.user)
         if not self.datadir.exists():
             self.initdb()
         self.port = free_port()
@@ -222,11 +260,14 @@ class LocalSeaweed(_ChildServer):
     """A single-process SeaweedFS (master, volume, filer and S3 gateway)."""
 
     def __init__(self, run: Run, *, name: str = "seaweedfs", access_key: str = "drill",
-                 secret_key: str = "drill-secret", stop_timeout: float = 3.0) -> None:
+                 secret_key: str = "drill-secret", stop_timeout: float = 3.0,
+                 readers: dict[str, str] | None = None) -> None:
         self.name = name
         self.run = run
         self.access_key = access_key
         self.secret_key = secret_key
+        # Extra identities that may only list and read (access key -> secret key).
+        self.readers = dict(readers or {})
         # SeaweedFS waits for in-flight work on SIGTERM for many seconds; scratch data does not
         # need that grace, so the deadline is short.
         self.stop_timeout = stop_timeout
@@ -256,6 +297,8 @@ class LocalSeaweed(_ChildServer):
             f"-metricsPort={metrics}", "-volume.preStopSeconds=0",
             "-master.volumeSizeLimitMB=256",
         ]
+        if self.readers:
+            argv.append(f"-s3.config={self._identities()}")
         # weed also opens one unix socket per gRPC port in /tmp, whatever TMPDIR says, and
         # leaves them behind when killed. Record them so stop() and the sweep remove them.
         self.tmp_sockets = [Path(f"/tmp/seaweedfs-{kind}-grpc-{port}.sock") for kind, port in
@@ -268,6 +311,24 @@ class LocalSeaweed(_ChildServer):
             env={"AWS_ACCESS_KEY_ID": self.access_key,
                  "AWS_SECRET_ACCESS_KEY": self.secret_key})
         self.process.start()
+
+    def _identities(self) -> Path:
+        """The S3 identities file: the admin key may do everything, each reader only Read
+        and List (SeaweedFS' per-action permissions)."""
+        import json
+
+        identities = [{"name": "admin", "credentials": [{"accessKey": self.access_key,
+                                                          "secretKey": self.secret_key}],
+                       "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]
+        for number, (access, secret) in enumerate(sorted(self.readers.items()), 1):
+            identities.append({"name": f"reader{number}",
+                               "credentials": [{"accessKey": access, "secretKey": secret}],
+                               "actions": ["Read", "List"]})
+        path = self.base / "s3-identities.json"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"identities": identities}, fh)
+        return path
 
     def _socket_dir(self) -> Path:
         # Short: unix socket paths are limited to 107 bytes.

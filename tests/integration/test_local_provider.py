@@ -130,6 +130,31 @@ def test_seaweedfs_exiting_at_once_is_started_again_once(run_root: Path, tmp_pat
     assert "started twice" in info.value.detail
 
 
+def test_a_scratch_root_postgres_cannot_reach_is_named_before_initdb() -> None:
+    """mktemp -d makes 0700 folders: PostgreSQL's unprivileged user cannot enter them."""
+    import shutil
+    import tempfile
+
+    if os.geteuid() != 0:
+        pytest.skip("only root hands PostgreSQL to an unprivileged user")
+    private = Path(tempfile.mkdtemp(prefix="sdp-"))  # mode 0700, as mktemp -d makes it
+    try:
+        root = private / "runs"
+        root.mkdir()
+        os.chmod(root, 0o755)
+        run = Run.create(root)
+        t0 = time.monotonic()
+        with pytest.raises(ServerStartError) as info:
+            LocalProvider(config(root), run).start()
+        text = info.value.render()
+        assert f"cannot enter {private} (mode 0o700)" in text, text
+        assert "chmod o+x" in text and "scratch.root" in text
+        assert time.monotonic() - t0 < 30
+        assert ps_lines(run.run_id) == [], "servers outlived the refused setup"
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
 def test_keep_policy_keeps_then_sweep_removes(run_root: Path) -> None:
     session = ScratchSession(config(run_root, keep="failed"))
     session.open()

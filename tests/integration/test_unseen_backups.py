@@ -48,6 +48,8 @@ OPERATOR_LAYOUT = Layout(
     master_key="k8s/secrets/master-key.yaml", timestamp_format="%Y%m%d-%H%M%S",
     dump_timestamp_format="%Y-%m-%d_%H%M", warehouse_timestamp_format="%Y/%m/%d/%H%M%S")
 S3_KEYS = {"access": "unseen-ak", "secret": "unseen-secret-key-0123"}
+# The drills read the backups with an identity that may only list and read.
+READ_ONLY = {"access": "unseen-reader", "secret": "unseen-reader-secret-4567"}
 
 
 def layout_settings(layout: Layout) -> dict[str, str]:
@@ -89,7 +91,8 @@ def runs(reference: Any) -> Iterator[dict[str, DrillRun]]:
     work = private_dir("scrydon-drill-unseen-")
     helpers = private_dir("scrydon-drill-unseen-h-")
     seaweed = LocalSeaweed(Run.create(helpers), name="backups", access_key=S3_KEYS["access"],
-                           secret_key=S3_KEYS["secret"])
+                           secret_key=S3_KEYS["secret"],
+                           readers={READ_ONLY["access"]: READ_ONLY["secret"]})
     try:
         seaweed.start()
         seaweed.wait_ready(60)
@@ -99,16 +102,25 @@ def runs(reference: Any) -> Iterator[dict[str, DrillRun]]:
         client: Any = seaweed.endpoint.client()
         client.create_bucket(Bucket="dr-backups")
         upload_tree(client, "dr-backups", "scrydon/prod", relaid)
+        # The same layout with its newest auth dump cut short: the drill must fall back.
+        broken = work / "relaid-broken"
+        shutil.copytree(relaid, broken)
+        newest = sorted((broken / "pg" / "auth").iterdir())[-1] / "auth.pgdump"
+        newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
+        upload_tree(client, "dr-backups", "scrydon/broken", broken)
+        s3_source = {"backups.s3_endpoint": seaweed.endpoint.url,
+                     "backups.s3_access_key": READ_ONLY["access"],
+                     "backups.s3_secret_key": READ_ONLY["secret"],
+                     **layout_settings(OPERATOR_LAYOUT)}
         facts = {"key": malformed_key(copy_backups(reference.backups, work / "key"))}
         with DumpEditor(helpers / "ed") as editor:
             facts["admin"] = non_admin(copy_backups(reference.backups, work / "admin"),
                                        reference, editor)
         plan: dict[str, tuple[dict[str, str], dict[str, Any]]] = {
-            "operator-s3": ({"backups.source": "s3://dr-backups/scrydon/prod",
-                             "backups.s3_endpoint": seaweed.endpoint.url,
-                             "backups.s3_access_key": S3_KEYS["access"],
-                             "backups.s3_secret_key": S3_KEYS["secret"],
-                             **layout_settings(OPERATOR_LAYOUT)}, {}),
+            "operator-s3": ({"backups.source": "s3://dr-backups/scrydon/prod", **s3_source},
+                            {"endpoint": seaweed.endpoint.url}),
+            "s3-fallback": ({"backups.source": "s3://dr-backups/scrydon/broken",
+                                      "drill.fallback": "true", **s3_source}, {}),
             "malformed-key": ({"backups.source": str(work / "key")}, facts["key"]),
             "non-admin": ({"backups.source": str(work / "admin")}, facts["admin"]),
             "unverified": ({"drill.scratch_url": "http://127.0.0.1:9"}, {}),
@@ -139,6 +151,61 @@ def test_an_operator_layout_on_s3_with_compressed_files_drills_green(
     assert "blob-replica" in run.message("posture.objects-replica")
     lineage = {item["name"]: item["location"] for item in run.evidence["lineage"]}
     assert lineage["auth"].startswith("s3://dr-backups/scrydon/prod/pg/auth/")
+
+
+def test_the_read_only_identity_really_cannot_write(runs: dict[str, DrillRun]) -> None:
+    """The drills above read the source with this identity; the source refuses it any write,
+    so a drill that tried one would have failed."""
+    from harness.scratch.endpoints import S3Endpoint
+
+    client: Any = S3Endpoint(url=runs["operator-s3"].facts["endpoint"],
+                             access_key=READ_ONLY["access"],
+                             secret_key=READ_ONLY["secret"]).client()
+    listed = client.list_objects_v2(Bucket="dr-backups", Prefix="scrydon/prod/")
+    key = listed["Contents"][0]["Key"]
+    assert client.get_object(Bucket="dr-backups", Key=key)["Body"].read() is not None
+    attempts = {"put": lambda: client.put_object(Bucket="dr-backups", Key="probe", Body=b"x"),
+                "delete": lambda: client.delete_object(Bucket="dr-backups", Key=key),
+                "copy": lambda: client.copy_object(Bucket="dr-backups", Key=key + ".copy",
+                                                   CopySource={"Bucket": "dr-backups",
+                                                               "Key": key}),
+                "create bucket": lambda: client.create_bucket(Bucket="probe-bucket")}
+    for what, attempt in attempts.items():
+        with pytest.raises(Exception) as info:
+            attempt()
+        assert "AccessDenied" in str(info.value), f"{what}: {info.value}"
+
+
+def test_fallback_on_s3_with_a_read_only_identity(runs: dict[str, DrillRun]) -> None:
+    run = runs["s3-fallback"]
+    assert_verdicts(run, set())
+    notes = " ".join(run.evidence["notes"])
+    assert "instead: effective RPO loss" in notes, notes
+
+
+def test_a_targeted_restore_with_a_read_only_identity(runs: dict[str, DrillRun],
+                                                      reference: Any) -> None:
+    import subprocess
+    import sys
+
+    root = private_dir("scrydon-drill-unseen-t-")
+    try:
+        argv = [sys.executable, "-m", "harness.cli", "restore", "--config",
+                str(reference.drill_config), "--root", str(root), "--keep", "never",
+                "--table", "auth.audit_log",
+                "--set", "backups.source=s3://dr-backups/scrydon/prod",
+                "--set", f"backups.s3_endpoint={runs['operator-s3'].facts['endpoint']}",
+                "--set", f"backups.s3_access_key={READ_ONLY['access']}",
+                "--set", f"backups.s3_secret_key={READ_ONLY['secret']}"]
+        for key, value in layout_settings(OPERATOR_LAYOUT).items():
+            argv += ["--set", f"{key}={value}"]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+    finally:
+        sweep(root, include_kept=True)
+        shutil.rmtree(root, ignore_errors=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "restored auth.audit_log:" in proc.stdout
+    assert READ_ONLY["secret"] not in proc.stdout + proc.stderr
 
 
 def test_a_malformed_key_backup_fails_without_leaking_a_fragment(
