@@ -134,8 +134,14 @@ def cmd_posture(args: argparse.Namespace) -> int:
 
 def cmd_verify_evidence(args: argparse.Namespace) -> int:
     """Check a report folder against its manifest (and signature); 1 on any change."""
-    from harness.evidence.verify import run_verify
+    from harness.evidence.verify import run_verify, verify_s3
 
+    if args.folder.startswith("s3://"):
+        from harness.evidence.finish import s3_options
+
+        return verify_s3(args.folder, s3_options(config_from_args(args)),
+                         public_key=args.public_key, require_signature=args.require_signature,
+                         require_lock=args.require_lock)
     return run_verify(args.folder, public_key=args.public_key,
                       require_signature=args.require_signature)
 
@@ -322,7 +328,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("verify-evidence",
                        help="check a report folder against its manifest; fails on any change")
-    p.add_argument("folder", help="a report folder, e.g. reports/<run-id>")
+    common(p)
+    p.add_argument("folder", help="a report folder, e.g. reports/<run-id>, or a published "
+                   "run in place: s3://bucket/prefix/<run-id>/ (credentials: evidence.s3_*)")
+    p.add_argument("--require-lock", action="store_true",
+                   help="S3: fail unless every object is under Object Lock retention")
     p.add_argument("--public-key", metavar="FILE",
                    help="trusted Ed25519 public key (PEM or base64); requires a valid signature")
     p.add_argument("--require-signature", action="store_true",

@@ -186,6 +186,11 @@ class EvidenceConfig:
     s3_access_key: str = _field("", "S3 access key (empty: boto3's default credentials)")
     s3_secret_key: str = _field("", "S3 secret key", secret=True)
     s3_region: str = _field("us-east-1", "S3 region")
+    object_lock_mode: str = _field("", "S3 Object Lock retention of published runs: "
+                                   "compliance (nobody can shorten it), governance, or empty "
+                                   "for none", choices=("", "compliance", "governance"))
+    object_lock_days: int = _field(0, "days a published run stays locked (with "
+                                   "object_lock_mode; the bucket needs Object Lock enabled)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -472,7 +477,22 @@ def resolve(
         built[section_name] = cls(**values)
     config = DrillConfig(**built, sources=sources)
     _check_backups(config.backups, sources)
+    _check_evidence(config.evidence)
     return config
+
+
+def _check_evidence(ev: EvidenceConfig) -> None:
+    """Object Lock needs a retention period, and only an S3 target can hold it."""
+    if not ev.object_lock_mode:
+        return
+    if ev.object_lock_days <= 0:
+        raise ConfigError(f"evidence.object_lock_mode = {ev.object_lock_mode!r} needs "
+                          "evidence.object_lock_days > 0",
+                          remedy="e.g. object_lock_days = 400 (a year and a month)")
+    if not ev.publish_to.startswith("s3://"):
+        raise ConfigError("evidence.object_lock_mode applies to runs published to S3",
+                          remedy="set evidence.publish_to = \"s3://bucket/prefix\" (a bucket "
+                                 "created with Object Lock enabled)")
 
 
 def _check_backups(backups: BackupsConfig, sources: Mapping[str, str]) -> None:

@@ -77,15 +77,19 @@ def describe_host(record: RunRecord, versions: Mapping[str, str] | None = None) 
 
 
 def measured_rto(record: RunRecord) -> float | None:
-    """Seconds from the first phase (provisioning) to the end of the last one (the checks).
+    """Seconds from the first phase (provisioning) to the end of the last one that brings
+    the platform back or verifies it (the checks).
 
     That is the drill's recovery time: an empty environment became a restored and verified
-    platform. None when nothing was restored (no store phase), so no RTO is claimed.
+    platform. Teardown is not part of it (a real recovery keeps what it restored). None when
+    nothing was restored (no store phase), so no RTO is claimed.
     """
     if not any(p.store in _STORES for p in record.phases):
         return None
     spans = []
     for p in record.phases:
+        if p.name == "teardown":
+            continue
         start = dt.datetime.fromisoformat(p.started_at)
         spans.append((start, start + dt.timedelta(seconds=p.seconds)))
     return round((max(e for _, e in spans) - min(s for s, _ in spans)).total_seconds(), 3)
@@ -121,7 +125,8 @@ def s3_options(cfg: DrillConfig) -> S3Options:
     """Where ``evidence.publish_to`` and ``evidence.history_dir`` live on S3."""
     ev = cfg.evidence
     return S3Options(endpoint=ev.s3_endpoint, access_key=ev.s3_access_key,
-                     secret_key=ev.s3_secret_key, region=ev.s3_region)
+                     secret_key=ev.s3_secret_key, region=ev.s3_region,
+                     lock_mode=ev.object_lock_mode, lock_days=ev.object_lock_days)
 
 
 def _signing_key(cfg: DrillConfig, secrets: dict[str, str | bytes],

@@ -6,9 +6,11 @@ records it as a run error (the run fails) without ever touching the drill's verd
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import shutil
 from pathlib import Path
+from typing import Any
 
 from harness.evidence.manifest import sha256_file, verify_folder
 from harness.evidence.storage import EvidenceStoreError, S3Options, is_s3, join_key, split_s3
@@ -49,19 +51,33 @@ def _publish_s3(folder: Path, target: str, options: S3Options) -> str:
     bucket, prefix = split_s3(target)
     base = join_key(prefix, folder.name)
     files = sorted(p for p in folder.rglob("*") if p.is_file())
+    lock: dict[str, Any] = {}
+    if options.lock_mode:
+        until = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=options.lock_days)
+        lock = {"ObjectLockMode": options.lock_mode.upper(), "ObjectLockRetainUntilDate": until}
     try:
         client = options.client()
+        if lock:
+            _require_object_lock(client, bucket)
         for path in files:
             key = join_key(base, path.relative_to(folder).as_posix())
+            if lock and _exists(client, bucket, key):
+                raise EvidenceStoreError(f"s3://{bucket}/{key} exists already: a locked run "
+                                         "is published once", path=f"s3://{bucket}/{key}")
             client.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(),
-                              ContentType=_content_type(path.name))
+                              ContentType=_content_type(path.name), **lock)
         for path in files:
             key = join_key(base, path.relative_to(folder).as_posix())
-            body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
-            if hashlib.sha256(body).hexdigest() != sha256_file(path):
+            got = client.get_object(Bucket=bucket, Key=key)
+            if hashlib.sha256(got["Body"].read()).hexdigest() != sha256_file(path):
                 raise EvidenceStoreError(f"s3://{bucket}/{key} differs from {path} after upload",
                                          path=f"s3://{bucket}/{key}",
                                          remedy="check the bucket; publish again")
+            if lock and str(got.get("ObjectLockMode", "")).upper() != lock["ObjectLockMode"]:
+                raise EvidenceStoreError(f"s3://{bucket}/{key} was stored without the "
+                                         f"{options.lock_mode} retention asked for",
+                                         path=f"s3://{bucket}/{key}",
+                                         remedy="enable Object Lock on the bucket")
     except EvidenceStoreError:
         raise
     except Exception as exc:  # noqa: BLE001 - botocore raises many types
@@ -70,6 +86,28 @@ def _publish_s3(folder: Path, target: str, options: S3Options) -> str:
                                  remedy="check evidence.publish_to, evidence.s3_endpoint and "
                                  "the S3 credentials") from exc
     return f"s3://{bucket}/{base}/"
+
+
+def _require_object_lock(client: Any, bucket: str) -> None:
+    """Retention can only be applied in a bucket created with Object Lock enabled."""
+    try:
+        conf = client.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
+    except Exception as exc:  # noqa: BLE001 - "not found" comes as several error types
+        conf = {"error": str(exc)}
+    if conf.get("ObjectLockEnabled") != "Enabled":
+        raise EvidenceStoreError(
+            f"bucket {bucket} has no Object Lock: published runs could be altered or deleted",
+            path=f"s3://{bucket}", remedy="publish to a bucket created with Object Lock "
+            "enabled (aws s3api create-bucket --object-lock-enabled-for-bucket), or unset "
+            "evidence.object_lock_mode")
+
+
+def _exists(client: Any, bucket: str, key: str) -> bool:
+    try:
+        client.head_object(Bucket=bucket, Key=key)
+    except Exception:  # noqa: BLE001 - 404 and friends: not there
+        return False
+    return True
 
 
 def _content_type(name: str) -> str:

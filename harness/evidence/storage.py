@@ -25,6 +25,9 @@ class S3Options:
     access_key: str = ""
     secret_key: str = field(default="", repr=False)
     region: str = "us-east-1"
+    # S3 Object Lock retention for published objects ("" for none).
+    lock_mode: str = ""
+    lock_days: int = 0
 
     def client(self) -> Any:
         """A boto3 S3 client (path-style addressing when an endpoint is given)."""

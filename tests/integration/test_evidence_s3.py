@@ -99,3 +99,68 @@ def test_publish_history_and_a_drill_run_against_real_s3(s3: S3Options, tmp_path
     evidence = json.loads((run_folder / "evidence.json").read_text())
     assert evidence["config"]["evidence"]["s3_secret_key"] == "***"
     assert SECRET not in "".join(p.read_text() for p in run_folder.iterdir())
+
+
+def test_object_lock_keeps_a_published_run_as_it_was(s3: S3Options, tmp_path: Path) -> None:
+    """Published with compliance retention, a run cannot be deleted; an overwrite only adds a
+    version, which verify-evidence on S3 reports while checking the original."""
+    client = s3.client()
+    client.create_bucket(Bucket="locked-evidence", ObjectLockEnabledForBucket=True)
+    record = sample_record()
+    folder = tmp_path / record.run_id
+    write_reports(record, folder)
+    locked = S3Options(endpoint=s3.endpoint, access_key=ACCESS, secret_key=SECRET,
+                       lock_mode="compliance", lock_days=1)
+    where = publish(folder, "s3://locked-evidence/runs", locked)
+    key = f"runs/{record.run_id}/evidence.json"
+    head = client.head_object(Bucket="locked-evidence", Key=key)
+    assert head["ObjectLockMode"] == "COMPLIANCE"
+
+    def verify(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [python(), "-m", "harness.cli", "verify-evidence", where, "--require-lock",
+             "--set", f"evidence.s3_endpoint={s3.endpoint}",
+             "--set", f"evidence.s3_access_key={ACCESS}",
+             "--set", f"evidence.s3_secret_key={SECRET}", *extra],
+            capture_output=True, text=True, timeout=120, check=False)
+
+    clean = verify()
+    assert clean.returncode == 0 and "verified:" in clean.stdout, clean.stdout + clean.stderr
+
+    # Deleting the published version is refused; an overwrite becomes a second version.
+    with pytest.raises(Exception, match="AccessDenied"):
+        client.delete_object(Bucket="locked-evidence", Key=key, VersionId=head["VersionId"])
+    client.put_object(Bucket="locked-evidence", Key=key, Body=b'{"verdict": "pass"}')
+    tampered = verify()
+    assert tampered.returncode == 1, tampered.stdout
+    assert "evidence.json was changed after publishing (overwritten)" in tampered.stdout
+    assert client.get_object(Bucket="locked-evidence", Key=key,
+                             VersionId=head["VersionId"])["Body"].read() == \
+        (folder / "evidence.json").read_bytes()
+
+    # A run is published once; a bucket without Object Lock is refused when a lock is asked.
+    with pytest.raises(EvidenceStoreError, match="exists already"):
+        publish(folder, "s3://locked-evidence/runs", locked)
+    with pytest.raises(EvidenceStoreError, match="has no Object Lock"):
+        publish(folder, "s3://evidence/unlocked", locked)
+    # Without retention, --require-lock fails the otherwise intact copy.
+    plain = publish(folder, "s3://evidence/plain", s3)
+    unlocked = subprocess.run(
+        [python(), "-m", "harness.cli", "verify-evidence", plain, "--require-lock",
+         "--set", f"evidence.s3_endpoint={s3.endpoint}", "--set",
+         f"evidence.s3_access_key={ACCESS}", "--set", f"evidence.s3_secret_key={SECRET}"],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert unlocked.returncode == 1 and "not under Object Lock retention" in unlocked.stdout
+
+
+def test_object_lock_settings_are_checked_when_loading() -> None:
+    from harness.config import resolve
+    from harness.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="needs evidence.object_lock_days"):
+        resolve(environ={}, arguments={"evidence": {"object_lock_mode": "compliance",
+                                                    "publish_to": "s3://b/p"}})
+    with pytest.raises(ConfigError, match="applies to runs published to S3"):
+        resolve(environ={}, arguments={"evidence": {"object_lock_mode": "governance",
+                                                    "object_lock_days": 30,
+                                                    "publish_to": "/srv/evidence"}})
