@@ -170,7 +170,12 @@ def cmd_drill(args: argparse.Namespace) -> int:
     """Run the drill suites (pytest) against the configured backups."""
     import pytest
 
-    return int(pytest.main(drill_pytest_args(args)))
+    from harness.signals import teardown_on_signals
+
+    # For the whole run, not only while scratch servers live: a SIGTERM during the posture
+    # checks or while evidence is written must unwind too (and be recorded as interrupted).
+    with teardown_on_signals():
+        return int(pytest.main(drill_pytest_args(args)))
 
 
 def _with_pitr(cfg: DrillConfig, target: str) -> DrillConfig:
@@ -344,6 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``scrydon-drill`` command."""
     args = build_parser().parse_args(argv)
+    from harness.scratch.tempdirs import use_private_tempdir
+
+    use_private_tempdir()
     try:
         return int(args.func(args))
     except DrillError as exc:

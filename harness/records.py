@@ -142,6 +142,8 @@ class RunRecord:
     # into an artefact, pytest was interrupted): each makes the run fail, none makes it pass.
     run_errors: list[str] = field(default_factory=list)
     allow_unverified: bool = False  # whether could-not-verify checks were accepted
+    # Stopped by Ctrl-C or SIGTERM before every check ran: whatever did pass proves too little.
+    interrupted: bool = False
     # Every control cited by a check: id -> {"framework", "ref", "title", "description"}.
     control_catalog: dict[str, dict[str, str]] = field(default_factory=dict)
     config_sources: dict[str, str] = field(default_factory=dict)  # non-default values only
@@ -153,11 +155,14 @@ class RunRecord:
             yield step
 
     def overall_verdict(self, *, allow_unverified: bool = False) -> Verdict:
-        """Fail beats could-not-verify beats pass; no checks at all is could-not-verify."""
+        """Fail beats could-not-verify beats pass; no checks at all, or an interrupted run, is
+        could-not-verify (never a pass)."""
         verdicts = {c.verdict for c in self.checks}
         if "fail" in verdicts:
             return "fail"
-        if not self.checks or ("could-not-verify" in verdicts and not allow_unverified):
+        if self.interrupted or not self.checks:
+            return "could-not-verify"
+        if "could-not-verify" in verdicts and not allow_unverified:
             return "could-not-verify"
         return "pass"
 

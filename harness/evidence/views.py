@@ -136,7 +136,10 @@ def headline(record: RunRecord) -> str:
     verdict = verdict_of(record)
     n = counts(record)
     total = len(record.checks)
-    if not record.checks:
+    if record.interrupted and verdict != "fail":
+        text = (f"INTERRUPTED: the run was stopped after {n['pass']} of {total} checks passed; "
+                "nothing is proven")
+    elif not record.checks:
         text = "COULD NOT VERIFY: no drill check ran"
     elif verdict == "fail":
         text = f"FAIL: {n['fail']} of {total} checks failed"

@@ -469,6 +469,8 @@ class EvidenceCollector:
 
     def _pytest_problems(self, record: RunRecord, exitstatus: int) -> None:
         names = {2: "interrupted", 3: "internal error", 4: "usage error"}
+        if exitstatus == 2:
+            record.interrupted = True
         if exitstatus in names:
             record.run_errors.append(f"pytest ended with exit status {exitstatus} "
                                      f"({names[exitstatus]}): checks that did not run are "

@@ -12,12 +12,12 @@ import datetime as dt
 import json
 import os
 import secrets
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.scratch.procinfo import start_ticks
+from harness.scratch.tempdirs import system_tmp
 
 MARKER_NAME = "run.json"
 MARKER_MAGIC = "scrydon-drill-run/v1"
@@ -25,7 +25,7 @@ MARKER_MAGIC = "scrydon-drill-run/v1"
 
 def default_root() -> Path:
     """The directory that holds run directories when the config names none."""
-    return Path(tempfile.gettempdir()) / "scrydon-drill"
+    return system_tmp() / "scrydon-drill"
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:

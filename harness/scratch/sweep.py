@@ -21,6 +21,7 @@ from harness.registry import PROVIDERS
 from harness.scratch.base import ScratchProvider, SweepReport
 from harness.scratch.procinfo import is_alive
 from harness.scratch.run import default_root, read_marker
+from harness.scratch.tempdirs import sweep_tempdirs
 
 __all__ = ["SweepReport", "sweep", "sweepers"]
 
@@ -44,6 +45,8 @@ def sweep(root: str | os.PathLike[str] | None = None, *, include_kept: bool = Fa
     """
     base = Path(root) if root else default_root()
     report = SweepReport(root=base)
+    # Temp folders of killed harness processes (not of a run: they may predate the run).
+    report.removed_dirs.extend(sweep_tempdirs())
     if not base.is_dir():
         return report
     dead: dict[str, Path] = {}

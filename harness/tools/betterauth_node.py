@@ -20,7 +20,6 @@ import contextlib
 import dataclasses
 import fcntl
 import functools
-import hashlib
 import json
 import logging
 import os
@@ -198,8 +197,8 @@ def _mismatches(tool_dir: Path) -> list[str]:
 @contextlib.contextmanager
 def _install_lock(tool_dir: Path) -> Iterator[None]:
     # Parallel test workers must not run `npm ci` into the same directory at once.
-    key = hashlib.sha256(str(tool_dir).encode()).hexdigest()[:16]
-    lock_path = Path(tempfile.gettempdir()) / f"scrydon-drill-betterauth-{key}.lock"
+    # The lock sits beside the folder it guards, so every process finds the same one.
+    lock_path = tool_dir.with_name(tool_dir.name + ".install.lock")
     with open(lock_path, "a+b") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
