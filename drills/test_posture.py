@@ -14,6 +14,7 @@ import pytest
 
 from harness.catalog.posture import PostureChecker, PostureReport, check_posture
 from harness.checks.base import CheckFailed, Measure, postgres
+from harness.errors import EXIT_FAILED
 from harness.profile import Profile
 from harness.records import utcnow
 from harness.restore.result import RestoredPlatform
@@ -70,6 +71,8 @@ def _settle_finding(finding: str, report: PostureReport, measure: Measure) -> No
     if found.ok or found.severity == "warning":
         measure.message(found.message)
         return
+    if found.cause is not None and found.cause.exit_code != EXIT_FAILED:
+        raise found.cause  # the source could not be read: not a verdict on the backups
     raise CheckFailed(found.message)
 
 

@@ -54,6 +54,8 @@ class ScratchConfig:
     require_pgvector: bool = _field(True, "refuse a PostgreSQL server without pgvector")
     ready_timeout: float = _field(90.0, "seconds a server may take to become ready")
     stop_timeout: float = _field(10.0, "seconds between SIGTERM and SIGKILL on teardown")
+    max_clock_skew_seconds: float = _field(
+        120.0, "refuse scratch servers whose clock differs from this machine's by more (0: off)")
     s3_access_key: str = _field("drill", "access key of the scratch S3 server")
     s3_secret_key: str = _field("drill-secret", "secret key of the scratch S3 server", secret=True)
     os_user: str = _field("", "unprivileged OS user for PostgreSQL when running as root "

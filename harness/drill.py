@@ -55,8 +55,17 @@ def restore_set_into(config: DrillConfig, endpoints: Endpoints, source: Any,
                      ) -> RestoreResult:
     """Restore one set into ``endpoints``; downloads go to ``staging`` (in the run folder,
     so teardown removes them)."""
+    from harness.restore.environment import check_clocks, diagnose
+
+    check_clocks(endpoints, config.scratch.max_clock_skew_seconds)
     engine = make_engine(endpoints, source, staging, config.backups)
-    return engine.restore(restore_set, stores=stores)
+    result = engine.restore(restore_set, stores=stores)
+    if result.errors:
+        # A full disk, a dead server or a vanished source is not a broken backup.
+        fault = diagnose(result.errors, endpoints, source, staging)
+        if fault is not None:
+            raise fault
+    return result
 
 
 NewScratch = Callable[[], tuple[Endpoints, Path]]

@@ -6,6 +6,8 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from harness.errors import DrillError
+
 ERROR = "error"
 WARNING = "warning"
 SHOWN = 5  # how many names a message lists before "and N more"
@@ -24,6 +26,9 @@ class Finding:
     severity: str
     message: str
     details: dict[str, Any] = field(default_factory=dict)
+    # Why the check could not look at the backups (an unreachable source): not a verdict on
+    # them, so its exit code is the error's. Not part of the serialised finding.
+    cause: DrillError | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -74,7 +79,8 @@ class PostureReport:
     def to_dict(self) -> dict[str, Any]:
         """Plain data for reports."""
         return {"source": self.source, "checked_at": self.checked_at.isoformat(),
-                "ok": self.ok, "findings": [asdict(f) for f in self.findings]}
+                "ok": self.ok, "findings": [{k: v for k, v in asdict(f).items() if k != "cause"}
+                             for f in self.findings]}
 
 
 def listing(items: list[str]) -> str:

@@ -160,6 +160,15 @@ class DirectorySource(BackupSource):
     def root(self) -> str:
         return str(self.path)
 
+    def _still_there(self) -> None:
+        """The source root vanishing (unmounted, deleted) is the source's failure, not a
+        missing backup: say so, with the exit code of an unreachable source."""
+        if not self.path.is_dir():
+            raise SourceUnavailable(f"the backup source folder {self.path} no longer exists",
+                                    store=STORE, path=str(self.path),
+                                    remedy="check the mount or share holding the backups and "
+                                           "rerun; the backups themselves were not judged")
+
     def _abs(self, relpath: str) -> Path:
         rel = clean_relpath(relpath)
         return self.path / rel if rel else self.path
@@ -174,6 +183,7 @@ class DirectorySource(BackupSource):
     def list_entries(self, prefix: str = "") -> list[Entry]:
         base = self._abs(prefix)
         if not base.is_dir():
+            self._still_there()
             return []
         out: list[Entry] = []
         for dirpath, dirnames, filenames in os.walk(base):
@@ -194,6 +204,7 @@ class DirectorySource(BackupSource):
         try:
             st = p.stat()
         except OSError as exc:
+            self._still_there()
             raise DrillError(f"backup file {p} not found ({exc.strerror})", store=STORE,
                              path=str(p)) from exc
         if not stat_mod.S_ISREG(st.st_mode):
@@ -203,6 +214,7 @@ class DirectorySource(BackupSource):
     def children(self, prefix: str = "", limit: int = 20) -> list[str] | None:
         base = self._abs(prefix)
         if not base.is_dir():
+            self._still_there()
             return None
         names = sorted(p.name + "/" if p.is_dir() else p.name for p in base.iterdir())
         return names[:limit]
@@ -213,6 +225,7 @@ class DirectorySource(BackupSource):
         try:
             fh = p.open("rb")
         except OSError as exc:
+            self._still_there()
             raise DrillError(f"cannot read backup file {p} ({exc.strerror})", store=STORE,
                              path=str(p)) from exc
         with fh:
@@ -222,6 +235,7 @@ class DirectorySource(BackupSource):
               sha256: str | None = None) -> Path:
         p = self._abs(relpath)
         if not p.exists():
+            self._still_there()
             raise DrillError(f"backup {p} not found", store=STORE, path=str(p))
         if sha256 and p.is_file():
             found = self.sha256(relpath)

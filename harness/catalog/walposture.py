@@ -140,8 +140,10 @@ class WalPosture:
                 state = self._wal_state(Path(tmp))
             except DrillError as exc:
                 f = f"WAL archive: could not be checked: {exc.message}"
-                return [Finding("wal-continuity", False, ERROR, f, {"error": exc.render()}),
-                        Finding("wal-retention", False, ERROR, f, {"error": exc.render()})]
+                return [Finding("wal-continuity", False, ERROR, f, {"error": exc.render()},
+                                cause=exc),
+                        Finding("wal-retention", False, ERROR, f, {"error": exc.render()},
+                                cause=exc)]
             return [self._guard("wal-continuity", lambda: self._wal_continuity(state,
                                                                               Path(tmp))),
                     self._guard("wal-retention", lambda: self._wal_retention(state))]
@@ -336,4 +338,4 @@ class WalPosture:
             return check()
         except DrillError as exc:
             return Finding(check_id, False, ERROR, f"{check_id}: could not be checked: "
-                           f"{exc.message}", {"error": exc.render()})
+                           f"{exc.message}", {"error": exc.render()}, cause=exc)

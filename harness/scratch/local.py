@@ -23,6 +23,7 @@ from harness.scratch.servers import (
     LocalPostgres,
     LocalSeaweed,
     LocalServer,
+    remove_short_socket_dirs,
     remove_tmp_sockets,
 )
 from harness.tools import pgbin
@@ -243,6 +244,7 @@ class LocalProvider(ScratchProvider):
             except ChildProcessError:
                 pass
         report.killed.update(victims)
-        for directory in dead_runs.values():
+        for rid, directory in dead_runs.items():
             for listing in directory.glob(f"*/{TMP_SOCKETS_FILE}"):
                 remove_tmp_sockets(listing)
+            remove_short_socket_dirs(rid)

@@ -10,6 +10,7 @@ import os
 import pwd
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import time
@@ -21,6 +22,7 @@ from harness.scratch.endpoints import PostgresEndpoint, S3Endpoint, WarehouseEnd
 from harness.scratch.ports import distinct_free_ports, free_port
 from harness.scratch.process import ServerProcess
 from harness.scratch.run import Run
+from harness.scratch.tempdirs import system_tmp
 from harness.tools.binaries import find_mariadbd, find_weed
 from harness.tools.pgbin import PgInstallation
 from harness.tools.wait import tail
@@ -145,6 +147,24 @@ class _ChildServer:
         return self.process.stop() if self.process else 0.0
 
 
+SOCKETS_HOLDER = "scrydon-drill-sock"
+
+
+def short_socket_dir(run_id: str, name: str) -> Path:
+    """A short socket folder for one server of a run, outside a too-deep run folder."""
+    return system_tmp() / SOCKETS_HOLDER / f"{run_id}.{name}"
+
+
+def remove_short_socket_dirs(run_id: str) -> list[Path]:
+    """Remove the short socket folders of ``run_id`` (only folders named after it)."""
+    holder = system_tmp() / SOCKETS_HOLDER
+    removed = []
+    for path in holder.glob(f"{run_id}.*") if holder.is_dir() else []:
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
 class LocalPostgres(_ChildServer):
     """A PostgreSQL cluster created with initdb and run with ``postgres`` directly."""
 
@@ -165,8 +185,20 @@ class LocalPostgres(_ChildServer):
         self.base = run.subdir(name, mode=0o755)
         self.datadir = self.base / "data"
         self.sockdir = self.base / "sock"
+        if len(str(self.sockdir)) + len("/.s.PGSQL.65535") > 107:
+            # A unix socket path holds 107 bytes: under a deep scratch.root the socket goes
+            # to a short folder named after the run (removed on stop, or by the sweep).
+            self.sockdir = short_socket_dir(run.run_id, name)
         self.port = 0
         self.process: ServerProcess | None = None
+
+    def stop(self) -> float:
+        """Stop the server; remove its socket folder when it lives outside the run folder."""
+        try:
+            return super().stop()
+        finally:
+            if not self.sockdir.is_relative_to(self.base):
+                shutil.rmtree(self.sockdir, ignore_errors=True)
 
     def initdb(self) -> None:
         """Create the cluster (superuser ``postgres``, scram on TCP, trust on the socket)."""
@@ -188,7 +220,11 @@ class LocalPostgres(_ChildServer):
             raise ServerStartError(
                 f"the PostgreSQL socket folder path is too long ({len(str(self.sockdir))} "
                 "bytes; unix sockets allow 107 with the file name)", path=str(self.sockdir),
-                remedy="set scratch.root to a shorter folder")
+                remedy="set TMPDIR to a shorter folder (the socket falls back there)")
+        if not self.sockdir.is_relative_to(self.base):
+            self.sockdir.mkdir(parents=True, exist_ok=True)
+            if self.user:
+                shutil.chown(self.sockdir, self.user)
         require_reachable(self.base, self.user)
         if not self.datadir.exists():
             self.initdb()
