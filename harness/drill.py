@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.catalog.model import Artifact, RestoreSet
+from harness.catalog.source import clean_relpath
 from harness.catalog.timeline import SetRefused
 from harness.config import BackupsConfig, DrillConfig
 from harness.errors import ConfigError, DrillError
@@ -59,7 +60,13 @@ def restore_set_into(config: DrillConfig, endpoints: Endpoints, source: Any,
 
     check_clocks(endpoints, config.scratch.max_clock_skew_seconds)
     engine = make_engine(endpoints, source, staging, config.backups)
-    result = engine.restore(restore_set, stores=stores)
+    try:
+        result = engine.restore(restore_set, stores=stores)
+    finally:
+        # A downloaded copy of the master-key backup is the one plaintext key on disk: it
+        # must not outlive its use (a scratch environment kept for inspection included).
+        if restore_set.master_key is not None:
+            (staging / clean_relpath(restore_set.master_key.relpath)).unlink(missing_ok=True)
     if result.errors:
         # A full disk, a dead server or a vanished source is not a broken backup.
         fault = diagnose(result.errors, endpoints, source, staging)

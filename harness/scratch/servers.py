@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from harness.errors import ServerNotFound, ServerStartError
+from harness.records import OWNER_ENV
 from harness.scratch.endpoints import PostgresEndpoint, S3Endpoint, WarehouseEndpoint
 from harness.scratch.ports import distinct_free_ports, free_port
 from harness.scratch.process import ServerProcess
@@ -105,15 +106,20 @@ def _chown_tree(path: Path, user: str | None) -> None:
             os.chown(os.path.join(root, n), pw.pw_uid, pw.pw_gid)
 
 
-def _run_as(argv: list[str], user: str | None, *, env: dict[str, str] | None = None,
-            timeout: float = 300, what: str, log: Path) -> None:
-    """Run a one-shot command (initdb, mariadb-install-db) as ``user``, logging its output."""
+def _run_as(argv: list[str], user: str | None, *, run_id: str,
+            env: dict[str, str] | None = None, timeout: float = 300, what: str,
+            log: Path) -> None:
+    """Run a one-shot command (initdb, mariadb-install-db) as ``user``, logging its output.
+
+    It carries the run's owner mark like the servers: if the drill is killed while it runs,
+    the sweep must stop it before removing the folder it writes into."""
     kwargs: dict[str, Any] = {}
     if user:
         pw = pwd.getpwnam(user)
         kwargs.update(user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
     full_env = dict(os.environ)
     full_env.update(env or {})
+    full_env[OWNER_ENV] = run_id
     with log.open("ab") as fh:
         proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=fh,  # noqa: S603
                               stderr=subprocess.STDOUT, env=full_env, timeout=timeout,
@@ -210,7 +216,8 @@ class LocalPostgres(_ChildServer):
         _run_as([self.inst.tool("initdb"), "-D", str(self.datadir), "-U", "postgres",
                  "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}",
                  "-E", "UTF8", "--locale=C", "--no-sync", *self.initdb_args],
-                self.user, what=f"initdb ({self.inst.describe()})", log=self.base / "initdb.log")
+                self.user, run_id=self.run.run_id, what=f"initdb ({self.inst.describe()})",
+                log=self.base / "initdb.log")
         pwfile.unlink()
 
     def start(self) -> None:
@@ -460,7 +467,8 @@ class LocalMariaDB(_ChildServer):
             _run_as([install, "--no-defaults", f"--datadir={self.datadir}", "--user=root",
                      "--auth-root-authentication-method=normal", "--skip-test-db",
                      f"--tmpdir={tmpdir}"],
-                    None, what="mariadb-install-db", log=self.base / "install.log",
+                    None, run_id=self.run.run_id, what="mariadb-install-db",
+                    log=self.base / "install.log",
                     env={"TMPDIR": str(tmpdir)})
         self.port = free_port()
         argv = [server, "--no-defaults", f"--datadir={self.datadir}", f"--port={self.port}",

@@ -15,6 +15,7 @@ import importlib
 import importlib.util
 import os
 import shutil
+import time
 from pathlib import Path
 
 from harness.registry import PROVIDERS
@@ -78,11 +79,20 @@ def sweep(root: str | os.PathLike[str] | None = None, *, include_kept: bool = Fa
             report.errors.append(f"{provider.name}: {type(exc).__name__}: {exc}")
     for directory in dead.values():
         try:
-            shutil.rmtree(directory)
+            _remove(directory)
             report.removed_dirs.append(directory)
         except OSError as exc:
             report.errors.append(f"{directory}: {exc}")
     return report
+
+
+def _remove(directory: Path) -> None:
+    # A process killed a moment ago may still have been closing files in it: one retry.
+    try:
+        shutil.rmtree(directory)
+    except OSError:
+        time.sleep(0.5)
+        shutil.rmtree(directory)
 
 
 def sweepers() -> list[type[ScratchProvider]]:

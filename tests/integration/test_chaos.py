@@ -30,10 +30,13 @@ from typing import Any
 
 import pytest
 
+from fixtures.reference.build import DEFAULT_ADMIN_PASSWORD
+from harness.crypto import masterkey
 from harness.scratch.procinfo import processes_owned_by
 from harness.scratch.sweep import sweep
 from harness.scratch.tempdirs import HOLDER_NAME
 from tests.integration.test_drills import REPO, private_dir, tree_hashes
+from tests.integration.test_secrets_end_to_end import pieces_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -108,6 +111,19 @@ class Chaos:
         return found
 
 
+def secret_hits(chaos: Chaos, logs: str) -> list[str]:
+    """Pieces of the master key or the admin password in the killed runs' terminal output,
+    their evidence or published copies."""
+    backup = masterkey.load_master_key_backup(
+        (chaos.backups / "master-key" / "master-key.backup.yaml").read_text())
+    pieces = set().union(*(pieces_of(s) for s in (backup.key, backup.raw_value,
+                                                  DEFAULT_ADMIN_PASSWORD)))
+    files = [*chaos.work.glob(logs), *(p for p in chaos.reports.rglob("*") if p.is_file()),
+             *(p for p in (chaos.work / "published").rglob("*") if p.is_file())]
+    assert files
+    return [str(f) for f in files if any(piece in f.read_bytes() for piece in pieces)]
+
+
 def newest_evidence(reports: Path, before: set[Path]) -> dict[str, Any] | None:
     found = sorted(set(reports.glob("*/evidence.json")) - before)
     return json.loads(found[-1].read_text()) if found else None
@@ -163,17 +179,21 @@ def test_sigkill_at_random_moments_leaves_nothing_after_the_next_sweep(chaos: Ch
         out = subprocess.run([sys.executable, "-m", "harness.cli", "sweep", "--root",
                               str(chaos.root)], cwd=REPO, capture_output=True, text=True,
                              env=chaos.env(), timeout=120)
-        assert out.returncode == 0, out.stderr
         match = re.search(r"killed (\d+) process", out.stdout + out.stderr)
         swept_processes += int(match.group(1)) if match else 0
-        leaks += [f"kill {i} at {at:.2f} s ({phase}): {x}" for x in chaos.leftovers(killed)]
-        log.unlink()
+        found = chaos.leftovers(killed)
+        if out.returncode != 0 and not found:
+            found = ["the sweep failed"]
+        leaks += [f"kill {i} at {at:.2f} s ({phase}): {x}" for x in found]
+        if found:
+            leaks.append(f"  sweep output: {out.stdout}{out.stderr}")
     measure(f"chaos: seed {SEED}, {KILLS} SIGKILLs across a {chaos.seconds:.1f} s drill "
             f"({KILLS - finished_first} landed, {finished_first} after it had finished); "
             f"the sweeps killed {swept_processes} orphaned server processes; "
             f"by phase: {json.dumps(phases, sort_keys=True)}; leaks after the sweep: "
             f"{len(leaks)}")
-    assert leaks == []
+    assert leaks == [], "\n".join(leaks)
+    assert secret_hits(chaos, "kill-*.log") == []
     # A run faster than the clean one may finish before a late moment; 30 must land.
     assert KILLS - finished_first >= min(30, KILLS)
 
@@ -207,5 +227,6 @@ def test_sigterm_or_sigint_tears_down_and_the_evidence_says_interrupted(
         assert evidence["verdict"] != "pass"
         assert evidence["interrupted"] is True
         assert any("interrupted" in e for e in evidence["run_errors"])
+    assert secret_hits(chaos, f"interrupt-{index}.log") == []
     measure(f"{sig.name} at {at:.2f} s ({phase}): exit {code}, teardown complete, "
             f"evidence {'absent' if evidence is None else evidence['verdict']}")

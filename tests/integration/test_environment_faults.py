@@ -30,8 +30,8 @@ from harness.scratch.run import Run
 from harness.scratch.servers import LocalSeaweed
 from harness.scratch.sweep import sweep
 from harness.tools import pgbin
-from tests.integration.test_drills import REPO, copy_backups, private_dir, tree_hashes
 from tests.integration.test_catalog_reference import upload_tree
+from tests.integration.test_drills import REPO, copy_backups, private_dir, tree_hashes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -126,6 +126,16 @@ def postmasters_of(run_ids: set[str]) -> list[int]:
     return out
 
 
+def serve_on_s3(seaweed: LocalSeaweed, bucket: str, prefix: str, backups: Path) -> Any:
+    """Start ``seaweed``, upload ``backups`` under ``bucket/prefix``; return its client."""
+    seaweed.start()
+    seaweed.wait_ready(60)
+    client: Any = seaweed.endpoint.client()
+    client.create_bucket(Bucket=bucket)
+    upload_tree(client, bucket, prefix, backups)
+    return client
+
+
 @pytest.fixture(scope="module")
 def work() -> Iterator[Path]:
     path = private_dir("scrydon-drill-envfault-")
@@ -207,11 +217,7 @@ def test_the_s3_source_stopped_mid_run_is_named_and_exits_3(reference: Any, work
     seaweed = LocalSeaweed(Run.create(helpers), name="backups", access_key=S3_KEYS["access"],
                            secret_key=S3_KEYS["secret"])
     try:
-        seaweed.start()
-        seaweed.wait_ready(60)
-        client: Any = seaweed.endpoint.client()
-        client.create_bucket(Bucket="dr-backups")
-        upload_tree(client, "dr-backups", "scrydon", reference.backups)
+        client = serve_on_s3(seaweed, "dr-backups", "scrydon", reference.backups)
         listing = sorted((o["Key"], o["ETag"]) for o in
                          client.list_objects_v2(Bucket="dr-backups", MaxKeys=1000)["Contents"])
 
@@ -223,7 +229,8 @@ def test_the_s3_source_stopped_mid_run_is_named_and_exits_3(reference: Any, work
             outcome.acted = "stopped"
 
         outcome = run_drill(work, "s3stop", reference.drill_config, sets={
-            "backups.source": "s3://dr-backups/scrydon", "backups.s3_endpoint": seaweed.endpoint.url,
+            "backups.source": "s3://dr-backups/scrydon",
+            "backups.s3_endpoint": seaweed.endpoint.url,
             "backups.s3_access_key": S3_KEYS["access"],
             "backups.s3_secret_key": S3_KEYS["secret"], "backups.connect_attempts": "1",
             "backups.connect_timeout_seconds": "2"}, trigger=stop_when_provisioning)
