@@ -304,9 +304,14 @@ class LocalSeaweed(_ChildServer):
 
     def __init__(self, run: Run, *, name: str = "seaweedfs", access_key: str = "drill",
                  secret_key: str = "drill-secret", stop_timeout: float = 3.0,
-                 readers: dict[str, str] | None = None) -> None:
+                 readers: dict[str, str] | None = None, volume_size_mb: int = 256,
+                 volume_slots: str = "0") -> None:
         self.name = name
         self.run = run
+        # Volumes of volume_size_mb each; "0" slots lets SeaweedFS allow as many as the free
+        # disk holds (its default, 8, stops a drill at ~2 GiB of objects across buckets).
+        self.volume_size_mb = volume_size_mb
+        self.volume_slots = volume_slots
         self.access_key = access_key
         self.secret_key = secret_key
         # Extra identities that may only list and read (access key -> secret key).
@@ -338,7 +343,8 @@ class LocalSeaweed(_ChildServer):
             "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", "-s3.port.iceberg=0",
             "-s3.port.lance=0", f"-s3.localSocket={sockets / 's3.sock'}",
             f"-metricsPort={metrics}", "-volume.preStopSeconds=0",
-            "-master.volumeSizeLimitMB=256",
+            f"-master.volumeSizeLimitMB={self.volume_size_mb}",
+            f"-volume.max={self.volume_slots}",
         ]
         if self.readers:
             argv.append(f"-s3.config={self._identities()}")

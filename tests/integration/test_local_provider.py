@@ -244,3 +244,35 @@ def test_interrupt_tears_everything_down(run_root: Path, sig: int) -> None:
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("slots", ["8", "0"])
+def test_the_object_store_grows_past_its_volume_slots(run_root: Path, slots: str,
+                                                      measure) -> None:
+    """Several buckets of objects need more volumes than SeaweedFS's default 8 slots; the
+    scratch store ("0": as many as the disk holds) must take them all. With 2 MiB volumes
+    the limit shows at a few dozen MiB instead of ~2 GiB."""
+    seaweed = servers.LocalSeaweed(Run.create(run_root), volume_size_mb=2, volume_slots=slots)
+    stored = 0
+    error = ""
+    try:
+        seaweed.start()
+        seaweed.wait_ready(60)
+        client = seaweed.endpoint.client()
+        blob = os.urandom(1024 * 1024)
+        try:
+            for bucket in ("kb-a", "kb-b", "kb-c", "kb-d"):
+                client.create_bucket(Bucket=bucket)
+                for i in range(12):
+                    client.put_object(Bucket=bucket, Key=f"doc-{i}", Body=blob)
+                    stored += 1
+        except Exception as exc:  # noqa: BLE001 - the failure is what the default shows
+            error = f"{type(exc).__name__}: {str(exc)[:120]}"
+    finally:
+        seaweed.stop()
+    measure(f"SeaweedFS with 2 MiB volumes, volume.max={slots}: stored {stored} of 48 MiB "
+            f"objects in 4 buckets" + (f"; then {error}" if error else ""))
+    if slots == "0":
+        assert stored == 48, error
+    else:
+        assert stored < 48, "the default slots did not limit the store: the test shows nothing"
