@@ -1,7 +1,8 @@
 """Restore object storage from the bucket replica, to the same bucket names and keys.
 
-Objects are uploaded in parallel. Each object's SHA-256 and MD5 are computed while it is
-read; the store's ETag (the MD5 of a single-part upload) must match, so every object is
+Objects are uploaded in parallel, large ones in parts (memory stays at workers x part size).
+Each object's SHA-256 and MD5s are computed while it is read; the store's ETags (the MD5 of a
+single-part upload, of each part, and the parts' composite) must match, so every object is
 verified on the way in without a second read.
 """
 
@@ -42,17 +43,60 @@ def list_replica(root: Path) -> list[tuple[str, str, Path]]:
 ObjectItem = tuple[str, str, Callable[[], Path]]
 
 
+#: Objects larger than this go up in parts of this size, so memory stays at workers x part
+#: whatever the objects' sizes (and objects over 5 GiB can reach a real S3 at all).
+PART_SIZE = 8 * 1024 * 1024
+
+
 def _upload(client: Any, bucket: str, key: str, local: Callable[[], Path]) -> tuple[str, int]:
     path = local()
-    data = path.read_bytes()
-    md5 = hashlib.md5(data).hexdigest()  # noqa: S324 - compared with the ETag, not security
-    resp = client.put_object(Bucket=bucket, Key=key, Body=data)
+    with path.open("rb") as fh:
+        if path.stat().st_size <= PART_SIZE:
+            data = fh.read()
+            md5 = hashlib.md5(data).hexdigest()  # noqa: S324 - compared with the ETag
+            resp = client.put_object(Bucket=bucket, Key=key, Body=data)
+            _check_etag(resp, md5, bucket, key, path)
+            return hashlib.sha256(data).hexdigest(), len(data)
+        return _upload_parts(client, bucket, key, fh, path)
+
+
+def _upload_parts(client: Any, bucket: str, key: str, fh: Any, path: Path) -> tuple[str, int]:
+    """A multipart upload read once: each part's MD5 is checked against its ETag, the whole
+    object's against the store's composite ETag (MD5 of the parts' MD5s, "-<parts>")."""
+    upload_id = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    sha = hashlib.sha256()
+    digests: list[bytes] = []
+    parts: list[dict[str, Any]] = []
+    size = 0
+    try:
+        while chunk := fh.read(PART_SIZE):
+            number = len(parts) + 1
+            part_md5 = hashlib.md5(chunk)  # noqa: S324 - compared with the ETag
+            sha.update(chunk)
+            size += len(chunk)
+            resp = client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id,
+                                      PartNumber=number, Body=chunk)
+            _check_etag(resp, part_md5.hexdigest(), bucket, key, path, part=number)
+            digests.append(part_md5.digest())
+            parts.append({"ETag": resp["ETag"], "PartNumber": number})
+        resp = client.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id,
+                                                MultipartUpload={"Parts": parts})
+    except BaseException:
+        client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+        raise
+    composite = hashlib.md5(b"".join(digests)).hexdigest()  # noqa: S324
+    _check_etag(resp, f"{composite}-{len(parts)}", bucket, key, path)
+    return sha.hexdigest(), size
+
+
+def _check_etag(resp: dict[str, Any], expected: str, bucket: str, key: str, path: Path,
+                part: int | None = None) -> None:
     etag = str(resp.get("ETag", "")).strip('"')
-    if etag and etag != md5:
-        raise DrillError(f"object {bucket}/{key} changed on its way into the scratch store "
-                         f"(MD5 {md5}, store says {etag})", store="objects", path=str(path),
-                         remedy="check the scratch object store and network")
-    return hashlib.sha256(data).hexdigest(), len(data)
+    if etag and etag != expected:
+        what = f"part {part} of object" if part else "object"
+        raise DrillError(f"{what} {bucket}/{key} changed on its way into the scratch store "
+                         f"(MD5 {expected}, store says {etag})", store="objects",
+                         path=str(path), remedy="check the scratch object store and network")
 
 
 def upload_objects(items: Sequence[ObjectItem], target: S3Endpoint, *, workers: int = 8,
