@@ -11,7 +11,7 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, NoReturn
 
 from harness import __version__
-from harness.errors import EXIT_CODES, EXIT_INTERRUPTED, EXIT_USAGE, DrillError
+from harness.errors import EXIT_CODES, EXIT_INTERRUPTED, EXIT_NOT_STARTED, EXIT_USAGE, DrillError
 
 if TYPE_CHECKING:
     from harness.config import DrillConfig
@@ -50,6 +50,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     for pid, rid in sorted(report.killed.items()):
         print(f"  killed pid {pid} (run {rid})")
     return 1 if report.errors else 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Report what a drill with this configuration needs and what is missing; exit 3 when a
+    required piece is missing."""
+    from harness.doctor import diagnose, report
+
+    cfg = config_from_args(args)
+    print(f"scrydon-drill doctor: provider {cfg.scratch.provider}")
+    text, ready = report(diagnose(cfg))
+    print(text)
+    return 0 if ready else EXIT_NOT_STARTED
 
 
 def cmd_images(args: argparse.Namespace) -> int:
@@ -288,6 +300,11 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     common(p)
     p.set_defaults(func=cmd_posture)
+
+    p = sub.add_parser("doctor", help="can a drill run here? tools, servers, the backup "
+                       "source, the scratch target and credentials (never printed)")
+    common(p)
+    p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("restore", help="targeted restore: one store, table or object")
     common(p)
