@@ -20,7 +20,13 @@ from typing import Any
 
 import pytest
 
-from harness.profile import CHECK_IDS, Profile, load_profile, resolve_profile_path
+from harness.profile import (
+    CHECK_IDS,
+    Profile,
+    load_profile,
+    not_run_reason,
+    resolve_profile_path,
+)
 
 _PROFILE_KEY = pytest.StashKey[Profile]()
 _MARKER = "drill_check"
@@ -70,31 +76,16 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         return
     profile = profile_for(config)
     drill_config = _drill_config(config)
-    on_kubernetes = drill_config.scratch.provider == "kubernetes"
-    scratch_url = drill_config.drill.scratch_url.strip() or (
-        "deployed" if on_kubernetes else "")
-    pitr_target = drill_config.drill.pitr_target.strip()
     keep: list[pytest.Item] = []
     dropped: list[pytest.Item] = []
     notes: list[str] = []
     for item in items:
         check_id = _check_id(item)
-        if check_id in CHECK_IDS and not profile.enabled(check_id):
+        reason = not_run_reason(check_id, profile, drill_config) if check_id in CHECK_IDS \
+            else None
+        if reason:
             dropped.append(item)
-            notes.append(f"{check_id} was not run: the platform profile '{profile.name}' "
-                         "disables it ([checks] disabled)")
-        elif check_id == "restore.pitr" and not pitr_target:
-            dropped.append(item)
-            notes.append("restore.pitr was not run: drill.pitr_target is not set (set it to "
-                         "also recover PostgreSQL to a point in time from the WAL archive)")
-        elif (check_id or "").startswith("k8s.") and not on_kubernetes:
-            dropped.append(item)
-            notes.append(f"{check_id} was not run: it checks the runbook's cluster steps, "
-                         "which only scratch.provider = \"kubernetes\" carries out")
-        elif check_id == "signin.deployed" and not scratch_url:
-            dropped.append(item)
-            notes.append("signin.deployed was not run: drill.scratch_url is not set (set it "
-                         "to sign in to a Scrydon deployed on the restored stores)")
+            notes.append(reason)
         else:
             keep.append(item)
     keep.sort(key=lambda i: 0 if (_check_id(i) or "").startswith("restore.") else 1)

@@ -64,6 +64,22 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if ready else EXIT_NOT_STARTED
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Print what a drill would restore and check; exit 3 when no set can be restored."""
+    from harness.planning import plan_text
+
+    print(plan_text(config_from_args(args)))
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    """Print the past runs from the history index."""
+    from harness.planning import history_text
+
+    print(history_text(config_from_args(args), limit=args.limit))
+    return 0
+
+
 def cmd_images(args: argparse.Namespace) -> int:
     """Build (or reuse) the local container images the containers provider falls back on."""
     from harness.images.build import build_images, summary_table
@@ -305,6 +321,16 @@ def build_parser() -> argparse.ArgumentParser:
                        "source, the scratch target and credentials (never printed)")
     common(p)
     p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("plan", help="what a drill would restore and check, from the catalogue "
+                       "alone (nothing provisioned)")
+    common(p)
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("history", help="past runs: RTO/RPO against targets, regressions")
+    common(p)
+    p.add_argument("--limit", type=int, help="how many runs (evidence.history_runs)")
+    p.set_defaults(func=cmd_history)
 
     p = sub.add_parser("restore", help="targeted restore: one store, table or object")
     common(p)

@@ -60,6 +60,25 @@ CHECK_IDS: tuple[str, ...] = (
 MANDATORY_CHECKS = frozenset(c for c in CHECK_IDS if c.startswith("restore."))
 
 
+def not_run_reason(check_id: str, profile: Profile, config: Any) -> str | None:
+    """Why a drill with ``config`` (a DrillConfig) and ``profile`` leaves ``check_id`` out,
+    or None when it runs. A check left out is deselected and noted, never skipped."""
+    on_kubernetes = config.scratch.provider == "kubernetes"
+    if not profile.enabled(check_id):
+        return (f"{check_id} was not run: the platform profile '{profile.name}' disables it "
+                "([checks] disabled)")
+    if check_id == "restore.pitr" and not config.drill.pitr_target.strip():
+        return ("restore.pitr was not run: drill.pitr_target is not set (set it to also "
+                "recover PostgreSQL to a point in time from the WAL archive)")
+    if check_id.startswith("k8s.") and not on_kubernetes:
+        return (f"{check_id} was not run: it checks the runbook's cluster steps, which only "
+                "scratch.provider = \"kubernetes\" carries out")
+    if check_id == "signin.deployed" and not (config.drill.scratch_url.strip() or on_kubernetes):
+        return ("signin.deployed was not run: drill.scratch_url is not set (set it to sign in "
+                "to a Scrydon deployed on the restored stores)")
+    return None
+
+
 class ProfileError(ConfigError):
     """The platform profile is missing, unreadable or invalid."""
 
