@@ -22,6 +22,11 @@ def test_valid(drill_restored: RestoredPlatform, drill_profile: Profile,
     section = drill_profile.license
     with postgres(drill_restored, section.database) as conn:
         bundle = fetch_license_bundle(conn, section)
+    min_days = section.min_days_left
+    upgrade = drill_restored.config.upgrade
+    if upgrade.enabled:
+        # Before an upgrade the license must outlast the upgrade window too.
+        min_days = max(min_days, upgrade.license_min_days)
     settle(check_license(bundle, now=dt.datetime.now(dt.timezone.utc),
-                         min_days_left=section.min_days_left,
+                         min_days_left=min_days,
                          trusted_public_key_file=section.trusted_public_key_file), drill_measure)

@@ -260,6 +260,24 @@ class DrillSection:
 
 
 @dataclasses.dataclass(frozen=True)
+class UpgradeSection:
+    """Pre-upgrade restore validation: rehearse the upgrade on the restored copy."""
+
+    target_postgres_version: int = _field(
+        0, "restore into this PostgreSQL major (the upgrade's target); 0: no pre-upgrade drill")
+    migrations: str = _field("", "folder of the target version's migrations: <db>/<name>.sql, "
+                                 "applied in name order, each in a transaction")
+    target_platform_version: str = _field("", "the Scrydon version being upgraded to "
+                                              "(recorded in the evidence)")
+    license_min_days: int = _field(90, "days the license must stay valid before an upgrade")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether this drill is a pre-upgrade validation."""
+        return bool(self.target_postgres_version or self.migrations)
+
+
+@dataclasses.dataclass(frozen=True)
 class DrillConfig:
     """The whole, validated drill configuration."""
 
@@ -272,6 +290,7 @@ class DrillConfig:
     report: ReportConfig = dataclasses.field(default_factory=ReportConfig)
     admin: AdminConfig = dataclasses.field(default_factory=AdminConfig)
     evidence: EvidenceConfig = dataclasses.field(default_factory=EvidenceConfig)
+    upgrade: UpgradeSection = dataclasses.field(default_factory=UpgradeSection)
     # Where each value came from: "section.key" -> "default" | "env" | "file:<path>" | "cli"
     # | "argument"
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
@@ -477,6 +496,11 @@ def resolve(
                 values[key] = value
                 sources[f"{section_name}.{key}"] = origin
         built[section_name] = cls(**values)
+    if built["upgrade"].target_postgres_version:
+        # A pre-upgrade drill restores into the target major: the scratch server is that one.
+        built["scratch"] = dataclasses.replace(
+            built["scratch"], postgres_version=built["upgrade"].target_postgres_version)
+        sources["scratch.postgres_version"] = sources["upgrade.target_postgres_version"]
     config = DrillConfig(**built, sources=sources)
     _check_backups(config.backups, sources)
     _check_evidence(config.evidence)

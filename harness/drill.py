@@ -114,6 +114,31 @@ def restore_latest(config: DrillConfig, source: Any, catalog: Any,
     return fallback
 
 
+def rehearse_upgrade(platform: RestoredPlatform) -> None:
+    """A pre-upgrade drill: state the source and target versions and apply the target's
+    migrations to the restored copy (every check then runs on the migrated databases)."""
+    from harness.restore.migrate import apply_migrations
+
+    up = platform.config.upgrade
+    if not up.enabled:
+        return
+    pg = platform.endpoints.postgres
+    sources = sorted(set(platform.result.source_versions.values())) or ["unknown"]
+    target = f"PostgreSQL {pg.version}" if pg else "no PostgreSQL"
+    platform.notes.append(
+        f"pre-upgrade validation: backups from PostgreSQL {', '.join(sources)} restored into "
+        f"{target}" + (f"; target platform version {up.target_platform_version}"
+                       if up.target_platform_version else ""))
+    if not up.migrations:
+        return
+    if not platform.result.ok or pg is None:
+        platform.notes.append("the migrations were not applied: the stores did not restore")
+        return
+    report = apply_migrations(Path(up.migrations), pg)
+    platform.migrations = report
+    platform.result.phases.extend(report.phases)
+
+
 def deploy_platform(platform: RestoredPlatform, provider: Any) -> None:
     """Runbook steps 5-7 where the provider can take them (Kubernetes): the master-key
     Secret, the chart on the restored stores, the rollout. Recorded on ``platform``."""

@@ -55,6 +55,7 @@ CHECK_IDS: tuple[str, ...] = (
     "posture.wal-continuity", "posture.wal-retention", "posture.warehouse-retention",
     "posture.objects-replica", "posture.master-key",
     "k8s.versions", "k8s.master-key", "k8s.rollout",
+    "upgrade.migrations",
 )
 # A failed restore must always be reported, so these cannot be switched off.
 MANDATORY_CHECKS = frozenset(c for c in CHECK_IDS if c.startswith("restore."))
@@ -73,6 +74,9 @@ def not_run_reason(check_id: str, profile: Profile, config: Any) -> str | None:
     if check_id.startswith("k8s.") and not on_kubernetes:
         return (f"{check_id} was not run: it checks the runbook's cluster steps, which only "
                 "scratch.provider = \"kubernetes\" carries out")
+    if check_id == "upgrade.migrations" and not config.upgrade.migrations:
+        return ("upgrade.migrations was not run: upgrade.migrations is not set (a pre-upgrade "
+                "drill applies the target version's migrations to the restored copy)")
     if check_id == "signin.deployed" and not (config.drill.scratch_url.strip() or on_kubernetes):
         return ("signin.deployed was not run: drill.scratch_url is not set (set it to sign in "
                 "to a Scrydon deployed on the restored stores)")

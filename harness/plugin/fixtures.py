@@ -115,7 +115,7 @@ def drill_restored(drill_config: DrillConfig, scratch_factory: ScratchFactory,
     newest cannot be restored; the effective RPO loss is kept. No configured backup source
     is could-not-verify; a source without usable backups fails every check that needs it.
     """
-    from harness.drill import deploy_platform, open_catalog, restore_latest
+    from harness.drill import deploy_platform, open_catalog, rehearse_upgrade, restore_latest
     from harness.errors import could_not_verify
 
     if not drill_config.backups.source:
@@ -132,6 +132,7 @@ def drill_restored(drill_config: DrillConfig, scratch_factory: ScratchFactory,
         return session.provider.endpoints, session.run.subdir("staging")
 
     platform = restore_latest(drill_config, source, catalog, new_scratch)
+    rehearse_upgrade(platform)
     if sessions:
         platform.run_id = sessions[-1].run.run_id
         deploy_platform(platform, sessions[-1].provider)

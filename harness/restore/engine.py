@@ -78,6 +78,7 @@ class RestoreEngine:
         with clock.phase("postgres", "inspect"):
             plans = [inspect_dump(db, self.fetch(a), pg) for db, a in sorted(rs.dumps.items())]
             check_extensions(plans, pg)
+            result.source_versions = {p.database: p.header.server_version for p in plans}
         for plan in plans:
             with clock.phase("postgres", f"restore {plan.database}") as ph:
                 t0 = time.monotonic()

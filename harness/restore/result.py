@@ -9,6 +9,7 @@ from harness.catalog.model import RestoreSet
 from harness.config import DrillConfig
 from harness.crypto import masterkey
 from harness.records import Phase
+from harness.restore.migrate import MigrationReport
 from harness.restore.objects import ObjectsRestore
 from harness.restore.postgres import DatabaseRestore
 from harness.restore.warehouse import WarehouseRestore
@@ -31,6 +32,8 @@ class RestoreResult:
     # from it before the chart.
     master_key_document: str | None = field(default=None, repr=False)
     errors: dict[str, str] = field(default_factory=dict)  # store -> message
+    # The PostgreSQL version each dump was taken from (database -> "16.4").
+    source_versions: dict[str, str] = field(default_factory=dict)
     wall_seconds: float = 0.0
     # Values read from the backups that no report may show (label -> value).
     secrets: dict[str, str | bytes] = field(default_factory=dict)
@@ -65,6 +68,8 @@ class RestoredPlatform:
     # The platform deployed on the restored stores (Kubernetes provider), else None.
     deployment: PlatformDeployment | None = None
     deployment_note: str = ""  # why the platform was not deployed, when it was not
+    # A pre-upgrade rehearsal's migrations, when upgrade.migrations is set.
+    migrations: MigrationReport | None = None
 
     @property
     def platform_url(self) -> str:

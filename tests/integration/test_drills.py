@@ -309,7 +309,7 @@ sql = "SELECT count(*) FROM no_such_table"
 
 
 def run_drills(name: str, config: Path, work: Path, *, sets: dict[str, str],
-               facts: dict[str, Any]) -> DrillRun:
+               facts: dict[str, Any], extra: list[str] | None = None) -> DrillRun:
     """``python -m pytest drills`` in a subprocess with its own scratch root and reports."""
     root = private_dir(f"scrydon-drill-{name}-")
     reports = work / f"reports-{name}"
@@ -319,6 +319,7 @@ def run_drills(name: str, config: Path, work: Path, *, sets: dict[str, str],
             "--junitxml", str(work / f"junit-{name}.xml")]
     for key, value in sets.items():
         argv += ["--drill-set", f"{key}={value}"]
+    argv += extra or []
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCRYDON_DRILL_")}
     # mariadb-install-db instances bootstrapping at once collide on temporary-table files in
     # a shared /tmp; each run gets its own.
