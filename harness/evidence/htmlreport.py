@@ -63,7 +63,33 @@ h3{font-size:15px;margin:18px 0 6px}
 table{border-collapse:collapse;width:100%;margin:6px 0}
 th,td{text-align:left;vertical-align:top;padding:6px 8px;border-bottom:1px solid var(--line)}
 th{background:var(--bg);font-weight:600}
-td.msg{white-space:pre-wrap;word-break:break-word;max-width:440px}
+td.msg{white-space:pre-wrap;word-break:break-word}
+/* The message is what a reader needs: it takes the room; measured values and controls fold. */
+#checks-table{table-layout:fixed}
+#checks-table col.c-verdict{width:92px}#checks-table col.c-check{width:21%}
+#checks-table col.c-msg{width:52%}#checks-table col.c-time{width:64px}
+#checks-table details{font-size:12.5px}#checks-table summary{cursor:pointer;color:#0969da}
+#checks-table .mono{word-break:break-all}
+#checks-table td.nowrap{white-space:nowrap}
+svg{max-width:100%;height:auto}
+td,th{overflow-wrap:anywhere}
+@media (max-width:760px){
+ main{padding:0 10px}.banner{padding:16px 10px 14px}.banner .label{font-size:32px}
+ #checks-table,#checks-table tbody,#checks-table tr,#checks-table td{display:block;width:100%}
+ #checks-table colgroup,#checks-table tr.head{display:none}
+ #checks-table tr{border-bottom:2px solid var(--line);padding:4px 0}
+ #checks-table td{border:0;padding:3px 6px}
+ .kv th{width:38%}
+ #lineage-table td:nth-child(6),#lineage-table th:nth-child(6),
+ #lineage-table td:nth-child(7),#lineage-table th:nth-child(7){display:none}
+ #controls-table td:nth-child(2),#controls-table th:nth-child(2){display:none}
+ #objectives-table td:nth-child(5),#objectives-table th:nth-child(5){display:none}
+}
+@media print{
+ *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+ body{font-size:11px}main,.banner .inner,footer{max-width:none}nav{display:none}
+ tr,.problems,svg{break-inside:avoid}h2{break-after:avoid}
+}
 #lineage-table .mono{word-break:break-all}
 code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12.5px}
 .pill{display:inline-block;border-radius:10px;padding:1px 8px;color:#fff;font-size:12px;
@@ -202,13 +228,21 @@ def _checks(record: RunRecord, catalog: dict[str, dict[str, str]]) -> str:
         controls = " ".join(
             f'<span class="mono" title="{_e(catalog.get(ctl, {}).get("title", ""))}">'
             f"{_e(ctl)}</span>" for ctl in c.controls)
+        measured = _e(fmt_measured(c.measured))
+        details = (f'<details><summary>measured</summary><div class="mono">{measured}</div>'
+                   "</details>" if measured else '<span class="muted">—</span>')
+        if c.controls:
+            details += (f"<details><summary>{len(c.controls)} controls</summary>{controls}"
+                        "</details>")
         rows.append(f'<tr class="r-{_e(c.verdict)}" data-check="{_e(c.id)}">'
                     f"<td>{_pill(c.verdict)}</td><td><code>{_e(c.id)}</code><br>{_e(c.title)}"
                     f'</td><td class="msg">{_e(c.message)}</td>'
-                    f'<td class="mono">{_e(fmt_measured(c.measured)) or "—"}</td>'
-                    f'<td>{controls}</td><td class="nowrap">{_e(fmt_seconds(c.seconds))}</td></tr>')
-    return ('<table id="checks-table"><tr><th>verdict</th><th>check</th><th>message</th>'
-            f"<th>measured</th><th>controls</th><th>time</th></tr>{''.join(rows)}</table>")
+                    f"<td>{details}</td>"
+                    f'<td class="nowrap">{_e(fmt_seconds(c.seconds))}</td></tr>')
+    return ('<table id="checks-table"><colgroup><col class="c-verdict"><col class="c-check">'
+            '<col class="c-msg"><col class="c-details"><col class="c-time"></colgroup>'
+            '<tr class="head"><th>verdict</th><th>check</th><th>message</th>'
+            f"<th>details</th><th>time</th></tr>{''.join(rows)}</table>")
 
 
 def _nice_step(span: float, ticks: int = 8) -> float:
