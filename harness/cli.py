@@ -392,16 +392,24 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``scrydon-drill`` command."""
     args = build_parser().parse_args(argv)
-    from harness.scratch.tempdirs import use_private_tempdir
+    from harness import progress
+    from harness.scratch.tempdirs import private_tempdir
 
-    use_private_tempdir()
+    if args.func is not cmd_drill:  # a drill reports through pytest's terminal writer
+        live = sys.stderr.isatty()
+        progress.install(lambda line, transient: print(
+            ("\r\x1b[K" if live else "") + line, end="" if transient else "\n",
+            file=sys.stderr, flush=True), live=live)
     try:
-        return int(args.func(args))
+        with private_tempdir():
+            return int(args.func(args))
     except DrillError as exc:
         print(f"scrydon-drill: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    finally:
+        progress.install(None)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from harness import progress
+
 SCHEMA_VERSION = "1.0"
 
 #: The environment variable every process a run starts carries, naming the run: how the sweep
@@ -78,6 +80,7 @@ class PhaseClock:
         t0 = time.monotonic()
         step = Phase(store=store, name=name, started_at=started.isoformat(), seconds=0.0,
                      detail=detail)
+        progress.started(store, name)
         try:
             yield step
         except BaseException as exc:
@@ -88,6 +91,7 @@ class PhaseClock:
             step.seconds = round(time.monotonic() - t0, 6)
             with self._lock:
                 self.phases.append(step)
+            progress.finished(store, name, step.seconds, step.ok)
 
     def total(self, store: str | None = None) -> float:
         """Sum of phase durations (of one store, or all)."""

@@ -258,6 +258,31 @@ class EvidenceCollector:
         """Leave a run that collected no drill check (and asked for no report) alone."""
         if not self.states and not self.config.getoption("--drill-report", default=False):
             self.config.pluginmanager.unregister(self)
+            return
+        self._report_progress()
+
+    def _report_progress(self) -> None:
+        """Show each step of the drill as it ends (a live line on a terminal), through
+        pytest's terminal writer, which output capture does not swallow."""
+        from harness import progress
+
+        tr = self.config.pluginmanager.get_plugin("terminalreporter")
+        capman = self.config.pluginmanager.get_plugin("capturemanager")
+        if tr is None or capman is None:
+            return
+        live = bool(getattr(tr, "isatty", False))
+
+        def sink(line: str, transient: bool) -> None:
+            with capman.global_and_fixture_disabled():
+                if transient:
+                    tr.rewrite(line[:150], erase=True)
+                elif live:
+                    tr.rewrite(line, erase=True)
+                    tr.write("\n")
+                else:
+                    tr.write_line(line)
+
+        progress.install(sink, live=live)
 
     # -- running ------------------------------------------------------------------------------
 
@@ -431,6 +456,9 @@ class EvidenceCollector:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         """Write the reports, sign, index, publish; make the exit status tell the truth."""
+        from harness import progress
+
+        progress.install(None)
         if not (self.config.getoption("--drill-report", default=False) or self.record.checks):
             return
         try:

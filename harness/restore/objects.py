@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import progress
 from harness.errors import DrillError
 from harness.scratch.endpoints import S3Endpoint
 
@@ -111,11 +112,12 @@ def upload_objects(items: Sequence[ObjectItem], target: S3Endpoint, *, workers: 
         client.create_bucket(Bucket=bucket)
     with ThreadPoolExecutor(max(1, workers)) as pool:
         futures = {pool.submit(_upload, client, b, k, f): (b, k) for b, k, f in chosen}
-        for fut, (bucket, key) in futures.items():
+        for done, (fut, (bucket, key)) in enumerate(futures.items(), 1):
             sha, size = fut.result()
             result.hashes[f"{bucket}/{key}"] = sha
             result.bytes += size
             result.buckets[bucket] = result.buckets.get(bucket, 0) + 1
+            progress.transfer("objects: upload", done, len(futures), moved_bytes=result.bytes)
     return result
 
 

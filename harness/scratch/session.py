@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from harness import progress
 from harness.config import DrillConfig
 from harness.records import Phase, utcnow
 from harness.scratch.base import SCRATCH_STORES, ScratchProvider
@@ -54,6 +55,8 @@ class ScratchSession:
             self.close(failed=True, force_teardown=True)
             raise
         what = ", ".join(self.stores) or "no store"
+        progress.finished("scratch", f"provision ({cfg.provider}: {what})",
+                          time.monotonic() - t0, True)
         self.provision_phase = Phase(store="scratch", name="provision",
                                      started_at=started.isoformat(),
                                      seconds=round(time.monotonic() - t0, 6),

@@ -11,10 +11,12 @@ holder, named that way, are ever removed.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from harness.scratch.procinfo import is_alive, start_ticks
@@ -54,6 +56,20 @@ def use_private_tempdir() -> Path:
     tempfile.tempdir = str(path)
     atexit.register(shutil.rmtree, path, True)
     return path
+
+
+@contextlib.contextmanager
+def private_tempdir() -> Iterator[Path]:
+    """Within the block, ``tempfile`` uses this process's private folder; afterwards the
+    previous setting is back and the folder is removed (a command run in-process, as the
+    tests do, leaves the caller's temp folder as it found it)."""
+    previous = tempfile.tempdir
+    path = use_private_tempdir()
+    try:
+        yield path
+    finally:
+        tempfile.tempdir = previous
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def sweep_tempdirs() -> list[Path]:
