@@ -16,6 +16,7 @@ like an unverified success):
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -118,3 +119,33 @@ def drill_catalog(drill_config: Any) -> Any:
     from harness.drill import open_catalog
 
     return open_catalog(drill_config)
+
+
+@dataclasses.dataclass
+class PitrOutcome:
+    """A point-in-time recovery: the recovered server, the proof, and the provider that owns
+    it (for a pre-upgrade ``pg_upgrade --check`` on the same copy)."""
+
+    endpoint: Any
+    proof: Any
+    provider: Any
+
+
+@pytest.fixture(scope="session")
+def drill_pitr(drill_config: Any, drill_catalog: Any, scratch_factory: Any) -> Any:
+    """The point-in-time recovery (a PitrOutcome), or the error that stopped it.
+
+    It runs on a scratch environment of the configured provider, which owns the recovered
+    server and tears it down (or keeps it) with the rest of the run.
+    """
+    from harness.drill import restore_pitr
+    from harness.errors import DrillError
+
+    source, catalog = drill_catalog
+    session = scratch_factory(stores=())
+    try:
+        endpoint, proof = restore_pitr(drill_config, source, catalog, session.provider,
+                                       session.run.subdir("staging"))
+    except DrillError as exc:
+        return exc
+    return PitrOutcome(endpoint, proof, session.provider)

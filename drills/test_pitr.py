@@ -12,25 +12,9 @@ import psycopg
 import pytest
 
 from harness.checks.base import CheckFailed, Measure
-from harness.drill import parse_pitr_target, restore_pitr
+from harness.drill import parse_pitr_target
 from harness.errors import DrillError
 from harness.profile import Profile
-
-
-@pytest.fixture(scope="session")
-def drill_pitr(drill_config: Any, drill_catalog: Any, scratch_factory: Any) -> Any:
-    """The point-in-time recovery (endpoint, proof), or the error that stopped it.
-
-    It runs on a scratch environment of the configured provider, which owns the recovered
-    server and tears it down (or keeps it) with the rest of the run.
-    """
-    source, catalog = drill_catalog
-    session = scratch_factory(stores=())
-    try:
-        return restore_pitr(drill_config, source, catalog, session.provider,
-                            session.run.subdir("staging"))
-    except DrillError as exc:
-        return exc
 
 
 @pytest.mark.drill_check(id="restore.pitr",
@@ -40,7 +24,7 @@ def test_pitr(drill_pitr: Any, drill_config: Any, drill_profile: Profile,
     """Recovery reached the target, was promoted, and holds no audit event after it."""
     if isinstance(drill_pitr, DrillError):
         raise CheckFailed(drill_pitr.message, remedy=drill_pitr.remedy)
-    endpoint, proof = drill_pitr
+    endpoint, proof = drill_pitr.endpoint, drill_pitr.proof
     target = parse_pitr_target(drill_config.drill.pitr_target)
     audit = drill_profile.audit
     with psycopg.connect(**endpoint.conninfo(audit.database)) as conn:

@@ -55,7 +55,7 @@ CHECK_IDS: tuple[str, ...] = (
     "posture.wal-continuity", "posture.wal-retention", "posture.warehouse-retention",
     "posture.objects-replica", "posture.master-key",
     "k8s.versions", "k8s.master-key", "k8s.rollout",
-    "upgrade.migrations",
+    "upgrade.migrations", "upgrade.pg_upgrade",
 )
 # A failed restore must always be reported, so these cannot be switched off.
 MANDATORY_CHECKS = frozenset(c for c in CHECK_IDS if c.startswith("restore."))
@@ -77,6 +77,10 @@ def not_run_reason(check_id: str, profile: Profile, config: Any) -> str | None:
     if check_id == "upgrade.migrations" and not config.upgrade.migrations:
         return ("upgrade.migrations was not run: upgrade.migrations is not set (a pre-upgrade "
                 "drill applies the target version's migrations to the restored copy)")
+    if check_id == "upgrade.pg_upgrade" and not (config.upgrade.target_postgres_version
+                                                 and config.drill.pitr_target.strip()):
+        return ("upgrade.pg_upgrade was not run: it needs upgrade.target_postgres_version and a "
+                "point-in-time copy (drill.pitr_target) to run pg_upgrade --check on")
     if check_id == "signin.deployed" and not (config.drill.scratch_url.strip() or on_kubernetes):
         return ("signin.deployed was not run: drill.scratch_url is not set (set it to sign in "
                 "to a Scrydon deployed on the restored stores)")

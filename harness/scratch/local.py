@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import signal
+import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +17,7 @@ from harness.config import DrillConfig
 from harness.errors import ScratchError, ServerStartError
 from harness.scratch.base import SCRATCH_STORES, ScratchProvider, SweepReport
 from harness.scratch.endpoints import Endpoints, PostgresEndpoint
+from harness.scratch.ports import free_port
 from harness.scratch.procinfo import group_members, is_alive, process_group, processes_owned_by
 from harness.scratch.run import Run
 from harness.scratch.servers import (
@@ -25,6 +28,7 @@ from harness.scratch.servers import (
     LocalServer,
     remove_short_socket_dirs,
     remove_tmp_sockets,
+    run_as,
 )
 from harness.tools import pgbin
 from harness.tools.binaries import weed_version
@@ -213,6 +217,42 @@ class LocalProvider(ScratchProvider):
             server.stop()
             raise
         return server.endpoint, proof
+
+    def upgrade_check(self, endpoint: PostgresEndpoint, target_major: int) -> str:
+        """``pg_upgrade --check`` from the recovered server behind ``endpoint`` (running, as
+        pg_upgrade allows for a check) to a fresh cluster of ``target_major``; returns
+        pg_upgrade's report, raises :class:`ServerStartError` with it when the check fails."""
+        old = next((s for s in self._servers if isinstance(s, PitrPostgres)
+                    and s.port == endpoint.port), None)
+        if old is None:
+            raise ServerStartError("no recovered PostgreSQL of this run to check",
+                                   store="postgres")
+        # The new cluster must match what pg_upgrade cannot change: the WAL segment size and
+        # data checksums (on by default from PostgreSQL 18).
+        control = subprocess.run([old.inst.tool("pg_controldata"), str(old.datadir)],
+                                 capture_output=True, text=True, check=False).stdout
+        seg = re.search(r"Bytes per WAL segment:\s+(\d+)", control)
+        initdb_args = [f"--wal-segsize={int(seg.group(1)) // (1024 * 1024)}"] if seg else []
+        sums = re.search(r"Data page checksum version:\s+(\d+)", control)
+        if sums and sums.group(1) != "0":
+            initdb_args.append("--data-checksums")
+        elif sums and target_major >= 18:
+            initdb_args.append("--no-data-checksums")
+        new = LocalPostgres(self.run, pgbin.find(target_major, require_pgvector=False),
+                            name=f"{self.role}-upgrade-target", os_user=self.scratch.os_user,
+                            initdb_args=initdb_args)
+        new.initdb()
+        work = new.base / "pg_upgrade"
+        work.mkdir(exist_ok=True)
+        chown_tree(work, new.user)
+        log = new.base / "pg_upgrade.log"
+        run_as([new.inst.tool("pg_upgrade"), "--check", "-b", str(old.inst.bindir),
+                "-B", str(new.inst.bindir), "-d", str(old.datadir), "-D", str(new.datadir),
+                "-p", str(old.port), "-P", str(free_port()), "-U", "postgres",
+                f"--socketdir={old.sockdir}"], new.user, run_id=self.run.run_id,
+               what=f"pg_upgrade --check {old.inst.major} -> {target_major}", log=log,
+               cwd=work)
+        return log.read_text(errors="replace")
 
     @classmethod
     def sweep(cls, dead_runs: Mapping[str, Path], report: SweepReport) -> None:

@@ -106,9 +106,9 @@ def _chown_tree(path: Path, user: str | None) -> None:
             os.chown(os.path.join(root, n), pw.pw_uid, pw.pw_gid)
 
 
-def _run_as(argv: list[str], user: str | None, *, run_id: str,
-            env: dict[str, str] | None = None, timeout: float = 300, what: str,
-            log: Path) -> None:
+def run_as(argv: list[str], user: str | None, *, run_id: str,
+           env: dict[str, str] | None = None, timeout: float = 300, what: str,
+           log: Path, cwd: Path | None = None) -> None:
     """Run a one-shot command (initdb, mariadb-install-db) as ``user``, logging its output.
 
     It carries the run's owner mark like the servers: if the drill is killed while it runs,
@@ -123,7 +123,7 @@ def _run_as(argv: list[str], user: str | None, *, run_id: str,
     with log.open("ab") as fh:
         proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=fh,  # noqa: S603
                               stderr=subprocess.STDOUT, env=full_env, timeout=timeout,
-                              check=False, **kwargs)
+                              check=False, cwd=cwd, **kwargs)
     if proc.returncode != 0:
         raise ServerStartError(f"{what} failed with exit code {proc.returncode}",
                                path=str(log), detail=tail(log))
@@ -213,7 +213,7 @@ class LocalPostgres(_ChildServer):
         pwfile.write_text(self.password + "\n")
         os.chmod(pwfile, 0o600)
         _chown_tree(self.base, self.user)
-        _run_as([self.inst.tool("initdb"), "-D", str(self.datadir), "-U", "postgres",
+        run_as([self.inst.tool("initdb"), "-D", str(self.datadir), "-U", "postgres",
                  "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}",
                  "-E", "UTF8", "--locale=C", "--no-sync", *self.initdb_args],
                 self.user, run_id=self.run.run_id, what=f"initdb ({self.inst.describe()})",
@@ -470,7 +470,7 @@ class LocalMariaDB(_ChildServer):
         tmpdir = self.base / "tmp"
         tmpdir.mkdir(exist_ok=True)
         if not self.datadir.exists():
-            _run_as([install, "--no-defaults", f"--datadir={self.datadir}", "--user=root",
+            run_as([install, "--no-defaults", f"--datadir={self.datadir}", "--user=root",
                      "--auth-root-authentication-method=normal", "--skip-test-db",
                      f"--tmpdir={tmpdir}"],
                     None, run_id=self.run.run_id, what="mariadb-install-db",

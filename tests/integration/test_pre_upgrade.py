@@ -1,5 +1,6 @@
 """Pre-upgrade restore validation: the reference backups (PostgreSQL 16) restored into
-PostgreSQL 18, a sample migration folder applied, every check run on the migrated copy; and
+PostgreSQL 18, a sample migration folder applied, every check run on the migrated copy,
+``pg_upgrade --check`` 16 -> 18 on a point-in-time copy; and
 the three upgrade faults: a migration that fails, one that silently breaks sign-in, and a
 license that expires inside the upgrade window.
 
@@ -48,7 +49,9 @@ def runs(reference: Any) -> Any:
     base = {"upgrade.target_postgres_version": "18", "upgrade.target_platform_version": "2.0.0"}
     plan = {
         "upgrade-ok": {**base, "upgrade.migrations": str(
-            migration_folder(work / "m-ok", MIGRATIONS))},
+            migration_folder(work / "m-ok", MIGRATIONS)),
+            # A point-in-time copy too: pg_upgrade --check runs on it.
+            "drill.pitr_target": reference.meta["backup_runs"][1]["server_time"]},
         "upgrade-fails": {**base, "upgrade.migrations": str(
             migration_folder(work / "m-fail", {**MIGRATIONS, **FAILING}))},
         "upgrade-signin": {**base, "upgrade.migrations": str(
@@ -79,6 +82,10 @@ def test_a_pre_upgrade_drill_to_postgres_18_with_migrations_passes(runs: dict[st
     assert run.returncode == 0, run.output[-4000:]
     v = verdicts(run)
     assert v["upgrade.migrations"] == "pass"
+    assert v["upgrade.pg_upgrade"] == "pass"
+    pg_upgrade = next(c for c in run.evidence["checks"] if c["id"] == "upgrade.pg_upgrade")
+    assert "pg_upgrade --check 16 -> 18" in pg_upgrade["message"]
+    assert "Clusters are compatible" in pg_upgrade["message"]
     assert all(verdict == "pass" for cid, verdict in v.items() if cid != "integrity.amcheck")
     assert v.get("integrity.amcheck") == "could-not-verify"
     notes = " ".join(run.evidence["notes"])
