@@ -15,11 +15,12 @@ fi
 if [ "$#" -gt 0 ]; then shift; fi
 
 mkdir -p /data
-# exec: weed becomes PID 1 and receives the engine's SIGTERM itself.
+# exec: weed becomes PID 1 and receives the engine's SIGTERM itself. volume.max=0: as many
+# volumes as the disk holds (the default 8 stops at a few GiB across buckets).
 exec weed -logtostderr server \
     -dir=/data -ip=127.0.0.1 -ip.bind=0.0.0.0 \
     -master.port=9333 -master.port.grpc=19333 -master.volumeSizeLimitMB=1024 \
-    -volume.port=8080 -volume.port.grpc=18080 -volume.preStopSeconds=0 \
+    -volume.port=8080 -volume.port.grpc=18080 -volume.preStopSeconds=0 -volume.max=0 \
     -filer.port=8888 -filer.port.grpc=18888 \
     -s3 -s3.port=8333 -s3.port.grpc=18333 -s3.port.iceberg=0 -s3.port.lance=0 \
     -metricsPort=9324 \
