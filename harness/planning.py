@@ -22,17 +22,8 @@ from harness.evidence.history import (
     HistoryEntry,
     open_history,
 )
+from harness.evidence.views import fmt_size
 from harness.profile import CHECK_IDS, load_profile, not_run_reason, resolve_profile_path
-
-
-def _size(n: int | None) -> str:
-    if n is None:
-        return "?"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return f"{n} B"
 
 
 def history_entries(cfg: DrillConfig, base_dir: Path | None = None,
@@ -57,9 +48,9 @@ def plan_text(cfg: DrillConfig, base_dir: Path | None = None) -> str:
     total = 0
     for item in rs.lineage():
         total += item.size or 0
-        lines.append(f"  {item.store:<18} {item.name:<22} {_size(item.size):>10}  "
+        lines.append(f"  {item.store:<18} {item.name:<22} {fmt_size(item.size):>10}  "
                      f"{item.taken_at or '?'}  {item.location}")
-    lines.append(f"  {'total':<41} {_size(total):>10}")
+    lines.append(f"  {'total':<41} {fmt_size(total):>10}")
     if rs.objects_root:
         lines.append(f"  objects replica: {rs.objects_root}")
     for reason in rs.reasons:

@@ -35,19 +35,18 @@ from typing import Any
 from harness.config import DrillConfig
 from harness.errors import ScratchError, ServerStartError
 from harness.scratch.base import RUN_LABEL, SCRATCH_STORES, ScratchProvider, SweepReport
-from harness.scratch.endpoints import Endpoints, PostgresEndpoint, WarehouseEndpoint
+from harness.scratch.endpoints import Endpoints, PostgresEndpoint
 from harness.scratch.run import Run
 from harness.scratch.storespec import (
     POSTGRES_IDS,
     StoreSpec,
     extra_env,
-    postgres_endpoint,
+    local_endpoints,
+    local_postgres,
     readiness_probe,
     s3_endpoint,
-    server_facts,
     store_spec,
     warehouse_endpoint,
-    warehouse_version,
 )
 from harness.tools.pitr import (
     PitrResult,
@@ -306,41 +305,13 @@ class ContainersProvider(ScratchProvider):
                     "warehouse": lambda: warehouse_endpoint(item.spec, "127.0.0.1", item.port)}
         return readiness_probe(item.store, endpoint[item.store])
 
-    def _postgres_endpoint(self, item: _Store, *, major: int | None = None,
-                           version: str = "") -> PostgresEndpoint:
-        return postgres_endpoint(item.spec, "127.0.0.1", item.port,
-                                 major=major or self.config.scratch.postgres_version,
-                                 version=version)
+    def _postgres_endpoint(self, item: _Store, *, major: int | None = None) -> PostgresEndpoint:
+        return local_postgres(item, self.config.scratch.postgres_version, major=major)
 
     @property
     def endpoints(self) -> Endpoints:
         """Endpoints of the running containers."""
-        pg = self._stores.get("postgres")
-        s3 = self._stores.get("objects")
-        wh = self._stores.get("warehouse")
-        return Endpoints(
-            postgres=self._server_postgres(pg) if pg and pg.port else None,
-            s3=s3_endpoint(s3.spec, "127.0.0.1", s3.port) if s3 and s3.port else None,
-            warehouse=self._warehouse(wh) if wh and wh.port else None)
-
-    def _server_postgres(self, item: _Store) -> PostgresEndpoint:
-        """The endpoint with the server's own version and extensions (asked once)."""
-        if item.endpoint is not None:
-            return item.endpoint
-        facts = server_facts(self._postgres_endpoint(item))
-        if facts is None:
-            return self._postgres_endpoint(item)  # not ready yet: asked again next time
-        major, version, vector = facts
-        item.endpoint = dataclasses.replace(
-            self._postgres_endpoint(item, major=major, version=version), has_pgvector=vector)
-        return item.endpoint
-
-    def _warehouse(self, item: _Store) -> WarehouseEndpoint:
-        endpoint = warehouse_endpoint(item.spec, "127.0.0.1", item.port, item.version)
-        if not item.version:
-            item.version = warehouse_version(endpoint)
-            endpoint = dataclasses.replace(endpoint, version=item.version)
-        return endpoint
+        return local_endpoints(self._stores, self.config.scratch.postgres_version)
 
     def stop(self) -> None:
         """Remove every container this provider created (with its anonymous volumes)."""

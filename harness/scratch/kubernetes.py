@@ -43,20 +43,20 @@ from harness.records import Phase, utcnow
 from harness.scratch import k8s_manifests as manifests
 from harness.scratch.base import RUN_LABEL, SCRATCH_STORES, ScratchProvider, SweepReport
 from harness.scratch.deployment import PlatformDeployment, SecretState
-from harness.scratch.endpoints import Endpoints, PostgresEndpoint, WarehouseEndpoint
+from harness.scratch.endpoints import Endpoints, PostgresEndpoint
 from harness.scratch.kind import KindCommands, cluster_name, find_kind, run_kind
 from harness.scratch.kube import Kube, PortForward
 from harness.scratch.run import Run
 from harness.scratch.storespec import (
     POSTGRES_IDS,
     StoreSpec,
+    local_endpoints,
+    local_postgres,
     postgres_endpoint,
     readiness_probe,
     s3_endpoint,
-    server_facts,
     store_spec,
     warehouse_endpoint,
-    warehouse_version,
 )
 from harness.tools.pitr import (
     PitrResult,
@@ -387,40 +387,13 @@ class KubernetesProvider(ScratchProvider):
             return lambda: s3_endpoint(item.spec, "127.0.0.1", item.port)
         return lambda: warehouse_endpoint(item.spec, "127.0.0.1", item.port)
 
-    def _postgres(self, item: _KStore, major: int | None = None,
-                  version: str = "") -> PostgresEndpoint:
-        return postgres_endpoint(item.spec, "127.0.0.1", item.port,
-                                 major=major or self.config.scratch.postgres_version,
-                                 version=version)
+    def _postgres(self, item: _KStore) -> PostgresEndpoint:
+        return local_postgres(item, self.config.scratch.postgres_version)
 
     @property
     def endpoints(self) -> Endpoints:
         """The stores through the run's port-forwards."""
-        pg = self._stores.get("postgres")
-        s3 = self._stores.get("objects")
-        wh = self._stores.get("warehouse")
-        return Endpoints(
-            postgres=self._server_postgres(pg) if pg and pg.port else None,
-            s3=s3_endpoint(s3.spec, "127.0.0.1", s3.port) if s3 and s3.port else None,
-            warehouse=self._warehouse(wh) if wh and wh.port else None)
-
-    def _server_postgres(self, item: _KStore) -> PostgresEndpoint:
-        if item.endpoint is not None:
-            return item.endpoint
-        facts = server_facts(self._postgres(item))
-        if facts is None:
-            return self._postgres(item)
-        major, version, vector = facts
-        item.endpoint = dataclasses.replace(self._postgres(item, major, version),
-                                            has_pgvector=vector)
-        return item.endpoint
-
-    def _warehouse(self, item: _KStore) -> WarehouseEndpoint:
-        endpoint = warehouse_endpoint(item.spec, "127.0.0.1", item.port, item.version)
-        if not item.version:
-            item.version = warehouse_version(endpoint)
-            endpoint = dataclasses.replace(endpoint, version=item.version)
-        return endpoint
+        return local_endpoints(self._stores, self.config.scratch.postgres_version)
 
     def in_cluster_values(self) -> dict[str, str]:
         """The restored stores as the platform's pods reach them (Service ClusterIPs: they

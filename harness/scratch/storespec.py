@@ -8,14 +8,20 @@ choice stays with each provider (an engine can be asked what it holds, a cluster
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from harness.config import DrillConfig
 from harness.errors import ScratchError
-from harness.scratch.endpoints import PostgresEndpoint, S3Endpoint, WarehouseEndpoint
+from harness.scratch.endpoints import (
+    Endpoints,
+    PostgresEndpoint,
+    S3Endpoint,
+    WarehouseEndpoint,
+)
 
 # The uid:gid PostgreSQL runs as in the pgvector images and the local stand-in.
 POSTGRES_IDS = (999, 999)
@@ -171,3 +177,55 @@ def warehouse_version(wh: WarehouseEndpoint) -> str:
             conn.close()
     except Exception:  # noqa: BLE001 - not ready yet: no version to show
         return ""
+
+
+class PublishedStore(Protocol):
+    """A running store reached on 127.0.0.1 (a published container port, a port-forward),
+    with what was asked of it once cached."""
+
+    spec: StoreSpec
+    endpoint: PostgresEndpoint | None  # PostgreSQL's own version and extensions
+    version: str  # the warehouse's version
+
+    @property
+    def port(self) -> int: ...
+
+
+def local_postgres(item: PublishedStore, default_major: int, *, major: int | None = None,
+                   version: str = "") -> PostgresEndpoint:
+    """PostgreSQL on ``item``'s local port, of ``major`` (else the configured one)."""
+    return postgres_endpoint(item.spec, "127.0.0.1", item.port, major=major or default_major,
+                             version=version)
+
+
+def server_postgres(item: PublishedStore, default_major: int) -> PostgresEndpoint:
+    """The endpoint with the server's own version and extensions (asked once)."""
+    if item.endpoint is not None:
+        return item.endpoint
+    facts = server_facts(local_postgres(item, default_major))
+    if facts is None:
+        return local_postgres(item, default_major)  # not ready yet: asked again next time
+    major, version, vector = facts
+    item.endpoint = dataclasses.replace(
+        local_postgres(item, default_major, major=major, version=version), has_pgvector=vector)
+    return item.endpoint
+
+
+def local_warehouse(item: PublishedStore) -> WarehouseEndpoint:
+    """The warehouse on ``item``'s local port, with its version (asked once)."""
+    endpoint = warehouse_endpoint(item.spec, "127.0.0.1", item.port, item.version)
+    if not item.version:
+        item.version = warehouse_version(endpoint)
+        endpoint = dataclasses.replace(endpoint, version=item.version)
+    return endpoint
+
+
+def local_endpoints(stores: Mapping[str, PublishedStore], default_major: int) -> Endpoints:
+    """The endpoints of the stores that have a local port."""
+    pg = stores.get("postgres")
+    s3 = stores.get("objects")
+    wh = stores.get("warehouse")
+    return Endpoints(
+        postgres=server_postgres(pg, default_major) if pg and pg.port else None,
+        s3=s3_endpoint(s3.spec, "127.0.0.1", s3.port) if s3 and s3.port else None,
+        warehouse=local_warehouse(wh) if wh and wh.port else None)
