@@ -61,6 +61,8 @@ class ScratchConfig:
     os_user: str = _field("", "unprivileged OS user for PostgreSQL when running as root "
                           "(default: postgres, else nobody)")
     sweep_on_start: bool = _field(True, "remove leftovers of killed runs before starting")
+    check_free_disk: bool = _field(True, "refuse to start when the scratch filesystem has no "
+                                   "room for the restore set (estimate with numbers)")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -78,6 +78,20 @@ def restore_set_into(config: DrillConfig, endpoints: Endpoints, source: Any,
 NewScratch = Callable[[], tuple[Endpoints, Path]]
 
 
+def preflight_disk(config: DrillConfig, source: Any, restore_set: RestoreSet) -> None:
+    """Before any server starts: is there room on the scratch filesystem for this set?"""
+    from harness.catalog.source import DirectorySource
+    from harness.restore.environment import check_free_disk
+    from harness.scratch.run import default_root
+
+    if not config.scratch.check_free_disk:
+        return
+    folder = Path(config.scratch.root) if config.scratch.root else default_root()
+    # Only the local provider keeps the servers' data here; the others stage downloads only.
+    check_free_disk(restore_set, folder, servers_here=config.scratch.provider == "local",
+                    staged=not isinstance(source, DirectorySource))
+
+
 def restore_latest(config: DrillConfig, source: Any, catalog: Any,
                    new_scratch: NewScratch) -> RestoredPlatform:
     """Restore the newest restore set; with ``drill.fallback``, the one before on failure.
@@ -92,6 +106,7 @@ def restore_latest(config: DrillConfig, source: Any, catalog: Any,
         if not config.drill.fallback:
             raise
         return _restore_older(config, source, catalog, new_scratch, refused)
+    preflight_disk(config, source, newest)
     endpoints, staging = new_scratch()
     result = restore_set_into(config, endpoints, source, newest, staging)
     platform = RestoredPlatform(config=config, endpoints=endpoints, restore_set=newest,

@@ -172,6 +172,7 @@ class EvidenceCollector:
         self.secrets: dict[str, str | bytes] = {}
         self.folder: Path | None = None
         self.published: str | None = None
+        self.exit_code: int | None = None  # the drill exit code, once the session finished
         self.non_check_failures: list[str] = []
         self._factories: list[Any] = []
         self._adopted: set[int] = set()
@@ -472,6 +473,7 @@ class EvidenceCollector:
         if self.states:
             hints = {s.id: s.exit_hint for s in self.states if s.exit_hint is not None}
             session.exitstatus = drill_exit_code(self.record, hints, int(exitstatus))
+            self.exit_code = int(session.exitstatus)
         elif failed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -514,11 +516,20 @@ class EvidenceCollector:
         """Say where the evidence is and how the run ended."""
         if self.folder is None:
             return
+        from harness.errors import EXIT_NOT_STARTED
         from harness.evidence.views import headline
 
         tr = terminalreporter
         tr.section("scrydon-drill evidence")
         tr.write_line(headline(self.record))
+        if self.exit_code == EXIT_NOT_STARTED:
+            # Checks "failed" because the environment did: say so before anyone blames the
+            # backups.
+            causes = [s.reason.splitlines()[0] for s in self.states
+                      if s.exit_hint == EXIT_NOT_STARTED and s.reason]
+            tr.write_line("exit 3: the scratch environment or the backup source failed, not "
+                          "the backups (they were not judged)"
+                          + (f": {causes[0]}" if causes else ""), yellow=True)
         for error in self.record.run_errors:
             tr.write_line(f"run error: {error}", red=True)
         tr.write_line(f"report: {self.folder / 'report.html'}")

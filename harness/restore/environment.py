@@ -173,3 +173,51 @@ def check_clocks(endpoints: Endpoints, limit: float) -> dict[str, float]:
                    "run on; recency checks and point-in-time targets read them. "
                    "scratch.max_clock_skew_seconds sets the tolerance (0 turns the check off)")
     return skews
+
+
+#: Room each store takes once restored, per byte of its backup: a custom-format dump is
+#: compressed and restores with its indexes; a table's snapshot file restores with its
+#: indexes; objects are stored as they are, with the object store's own bookkeeping.
+EXPANSION = {"postgres": 4.0, "objects": 1.1, "warehouse": 2.0}
+#: The servers' own files (catalogues, logs, preallocated WAL and volume files).
+SERVER_ALLOWANCE = 512 * 1024 * 1024
+
+
+def disk_needed(restore_set: Any, *, servers_here: bool, staged: bool) -> dict[str, int]:
+    """Estimated bytes the restore of ``restore_set`` writes to the scratch filesystem.
+
+    ``servers_here``: the scratch servers keep their data on it (the local provider);
+    ``staged``: a remote source's files are downloaded to it before they are restored.
+    """
+    backup = {"postgres": sum(a.size or 0 for a in restore_set.dumps.values()),
+              "objects": sum(a.size or 0 for a in restore_set.objects),
+              "warehouse": sum(a.size or 0 for a in (restore_set.warehouse.tables.values()
+                                                    if restore_set.warehouse else []))}
+    need: dict[str, int] = {}
+    if servers_here:
+        need.update({store: int(size * EXPANSION[store]) for store, size in backup.items()})
+        need["servers"] = SERVER_ALLOWANCE
+    if staged:
+        need["staged downloads"] = sum(backup.values())
+    return need
+
+
+def check_free_disk(restore_set: Any, folder: Path, *, servers_here: bool,
+                    staged: bool) -> dict[str, int]:
+    """Refuse to start a restore the scratch filesystem has no room for (exit 3, before any
+    server starts) and say with numbers what is needed; return the estimate."""
+    need = disk_needed(restore_set, servers_here=servers_here, staged=staged)
+    probe = folder
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    total = sum(need.values())
+    if need and free < total:
+        parts = ", ".join(f"{store} {_mib(n)}" for store, n in need.items() if n)
+        raise ScratchError(
+            f"the scratch filesystem of {_mount_point(probe)} has {_mib(free)} free; this "
+            f"restore needs about {_mib(total)} ({parts})", store="scratch", path=str(folder),
+            remedy="point scratch.root at a filesystem with more room or free some; the "
+                   "estimate counts dumps 4x, warehouse files 2x, objects 1.1x and 512 MiB for "
+                   "the servers; scratch.check_free_disk = false skips this check")
+    return need

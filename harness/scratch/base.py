@@ -50,7 +50,7 @@ class SweepReport:
 
     def summary(self) -> str:
         """One human-readable paragraph."""
-        parts = [f"sweep of {self.root}: removed {len(self.removed_dirs)} run folder(s), "
+        parts = [f"sweep of {self.root}: removed {len(self.removed_dirs)} folder(s), "
                  f"killed {len(self.killed)} process(es)"]
         if self.removed:
             parts.append(f"removed {len(self.removed)} other resource(s)")

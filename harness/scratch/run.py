@@ -11,7 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import secrets
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from harness.scratch.tempdirs import system_tmp
 
 MARKER_NAME = "run.json"
 MARKER_MAGIC = "scrydon-drill-run/v1"
+RUN_ID_PATTERN = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
 
 
 def default_root() -> Path:
@@ -103,3 +106,37 @@ def read_marker(directory: Path) -> dict[str, Any] | None:
     if data.get("run_id") != directory.name:
         return None
     return data
+
+
+def remove_run_directory(directory: Path) -> None:
+    """Remove a run directory so that an interruption at any moment stays sweepable.
+
+    Everything but the marker goes first and the marker last: killed half-way, the folder
+    still carries its marker and the next sweep recognises and removes it. Killed between
+    the marker and the final ``rmdir``, what remains is an empty folder named like a run id,
+    which the sweep removes too (an ``rmdir`` can never delete anything else).
+    """
+    marker = directory / MARKER_NAME
+    try:
+        entries = list(directory.iterdir())
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        if entry == marker:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)  # a failure keeps the marker: the sweep finishes the job
+        else:
+            entry.unlink(missing_ok=True)
+    marker.unlink(missing_ok=True)
+    directory.rmdir()
+
+
+def is_empty_run_folder(directory: Path) -> bool:
+    """True for an empty folder named like a run id: what an interrupted removal leaves."""
+    if not RUN_ID_PATTERN.match(directory.name) or directory.is_symlink():
+        return False
+    try:
+        return directory.is_dir() and not any(directory.iterdir())
+    except OSError:
+        return False

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ from harness.records import Phase, utcnow
 from harness.scratch.base import SCRATCH_STORES, ScratchProvider
 from harness.scratch.endpoints import Endpoints
 from harness.scratch.registry import get_provider
-from harness.scratch.run import Run
+from harness.scratch.run import Run, remove_run_directory
 from harness.scratch.sweep import SweepReport, sweep
 
 
@@ -82,7 +81,10 @@ class ScratchSession:
                 self.provider.stop()
         finally:
             if self.run is not None and self._owns_run:
-                shutil.rmtree(self.run.directory, ignore_errors=True)
+                try:
+                    remove_run_directory(self.run.directory)
+                except OSError:
+                    pass  # what is left keeps its marker or is empty: the next sweep removes it
 
     def _write_connection_file(self) -> Path | None:
         """Write the kept environment's credentials to a private file (never printed)."""

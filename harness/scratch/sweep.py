@@ -14,14 +14,13 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-import shutil
 import time
 from pathlib import Path
 
 from harness.registry import PROVIDERS
 from harness.scratch.base import ScratchProvider, SweepReport
 from harness.scratch.procinfo import is_alive
-from harness.scratch.run import default_root, read_marker
+from harness.scratch.run import default_root, is_empty_run_folder, read_marker, remove_run_directory
 from harness.scratch.tempdirs import sweep_tempdirs
 
 __all__ = ["SweepReport", "sweep", "sweepers"]
@@ -56,7 +55,14 @@ def sweep(root: str | os.PathLike[str] | None = None, *, include_kept: bool = Fa
             continue
         marker = read_marker(entry)
         if marker is None:
-            continue  # not ours: never touched
+            if is_empty_run_folder(entry):
+                # A removal interrupted after its marker: only an empty folder is left.
+                try:
+                    entry.rmdir()
+                    report.removed_dirs.append(entry)
+                except OSError:
+                    pass  # not empty any more: someone is using it, leave it
+            continue  # otherwise not ours: never touched
         rid = str(marker["run_id"])
         if only is not None and rid not in only:
             continue
@@ -89,10 +95,10 @@ def sweep(root: str | os.PathLike[str] | None = None, *, include_kept: bool = Fa
 def _remove(directory: Path) -> None:
     # A process killed a moment ago may still have been closing files in it: one retry.
     try:
-        shutil.rmtree(directory)
+        remove_run_directory(directory)
     except OSError:
         time.sleep(0.5)
-        shutil.rmtree(directory)
+        remove_run_directory(directory)
 
 
 def sweepers() -> list[type[ScratchProvider]]:

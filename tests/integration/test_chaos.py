@@ -124,6 +124,19 @@ def secret_hits(chaos: Chaos, logs: str) -> list[str]:
     return [str(f) for f in files if any(piece in f.read_bytes() for piece in pieces)]
 
 
+def clear_leftovers(chaos: Chaos, leaks: list[str]) -> None:
+    """Record what a leaked run folder held, then remove it and stray temp folders, so
+    one leak neither repeats in the next kills nor fails the tests that follow."""
+    if chaos.root.is_dir():
+        for folder in chaos.root.iterdir():
+            content = sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+            leaks.append(f"  {folder.name} held: {content[:20]}")
+            shutil.rmtree(folder, ignore_errors=True)
+    for entry in chaos.tmp.iterdir():
+        if entry.name != HOLDER_NAME:
+            shutil.rmtree(entry, ignore_errors=True)
+
+
 def newest_evidence(reports: Path, before: set[Path]) -> dict[str, Any] | None:
     found = sorted(set(reports.glob("*/evidence.json")) - before)
     return json.loads(found[-1].read_text()) if found else None
@@ -187,6 +200,7 @@ def test_sigkill_at_random_moments_leaves_nothing_after_the_next_sweep(chaos: Ch
         leaks += [f"kill {i} at {at:.2f} s ({phase}): {x}" for x in found]
         if found:
             leaks.append(f"  sweep output: {out.stdout}{out.stderr}")
+            clear_leftovers(chaos, leaks)  # each leak is reported once, by the kill that made it
     measure(f"chaos: seed {SEED}, {KILLS} SIGKILLs across a {chaos.seconds:.1f} s drill "
             f"({KILLS - finished_first} landed, {finished_first} after it had finished); "
             f"the sweeps killed {swept_processes} orphaned server processes; "

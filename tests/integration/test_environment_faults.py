@@ -177,13 +177,41 @@ def test_a_full_scratch_filesystem_is_named_and_exits_3(reference: Any, work: Pa
         # several MiB) or pg_restore runs out of room.
         size_kib = used // 1024 + 3 * 1024
         mount(size_kib)
-        outcome = run_drill(small, "full", reference.drill_config)
+        # The free-disk preflight would refuse this before anything starts (tested below):
+        # here the disk must fill up during the restore.
+        outcome = run_drill(small, "full", reference.drill_config,
+                            sets={"scratch.check_free_disk": "false"})
     finally:
         subprocess.run(["umount", "-l", str(small)], check=False)
     measure(f"disk full: tmpfs of {size_kib / 1024:.0f} MiB (ready environment took "
             f"{used / 1024 / 1024:.0f} MiB): exit {outcome.code}")
     assert outcome.code == 3, outcome.output[-4000:]
     assert "the scratch filesystem is full" in outcome.output, outcome.output[-4000:]
+    assert processes_owned_by(outcome.run_ids) == {}
+
+
+def test_too_little_free_disk_is_refused_before_any_server_starts(reference: Any, work: Path,
+                                                                 measure) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    small = work / "small-preflight"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m,mode=0755", "tmpfs", str(small)],
+                   check=True)
+    try:
+        outcome = run_drill(small, "preflight", reference.drill_config)
+        runs = list((small / "root-preflight").glob("*")) if (small / "root-preflight").is_dir() \
+            else []
+    finally:
+        subprocess.run(["umount", "-l", str(small)], check=False)
+    line = next((x for x in outcome.output.splitlines() if "free; this restore needs" in x), "")
+    measure(f"free-disk preflight on a 64 MiB tmpfs: exit {outcome.code}: {line.strip()}")
+    assert outcome.code == 3, outcome.output[-4000:]
+    assert line, outcome.output[-4000:]
+    assert "servers 512.0 MiB" in line and "postgres" in line
+    assert "exit 3: the scratch environment or the backup source failed, not the backups" \
+        in outcome.output
+    assert runs == [], "a run folder was made before the preflight refused"
     assert processes_owned_by(outcome.run_ids) == {}
 
 

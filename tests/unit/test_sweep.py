@@ -104,3 +104,45 @@ def test_is_alive_ignores_zombies_and_gone_processes() -> None:
     assert not is_alive(p.pid)
     p.wait()
     assert not is_alive(p.pid)
+
+
+def test_a_run_folder_whose_removal_was_interrupted_is_still_swept(run_root: Path,
+                                                                   monkeypatch) -> None:
+    import harness.scratch.run as runmod
+
+    run = make_dead_run(run_root, "20260101T000000Z-half01")
+    (run.subdir("reports") / "evidence.json").write_text("{}")
+    real_rmtree = runmod.shutil.rmtree
+    calls: list[Path] = []
+
+    def failing_rmtree(path, *args, **kwargs):  # the removal dies after its first folder
+        calls.append(Path(path))
+        if len(calls) > 1:
+            raise OSError("interrupted")
+        real_rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(runmod.shutil, "rmtree", failing_rmtree)
+    try:
+        runmod.remove_run_directory(run.directory)
+    except OSError:
+        pass
+    monkeypatch.setattr(runmod.shutil, "rmtree", real_rmtree)
+    assert len(calls) == 2
+    assert read_marker(run.directory) is not None, "the marker must be the last thing removed"
+    report = sweep(run_root)
+    assert not run.directory.exists()
+    assert run.directory in report.removed_dirs
+
+
+def test_an_empty_folder_named_like_a_run_is_swept_and_nothing_else_without_a_marker(
+        run_root: Path) -> None:
+    emptied = run_root / "20260101T000000Z-e0e0e0"  # killed between marker and rmdir
+    emptied.mkdir()
+    other_empty = run_root / "my-folder"
+    other_empty.mkdir()
+    full = run_root / "20260101T000000Z-f0f0f0"
+    full.mkdir()
+    (full / "file").write_text("keep me")
+    report = sweep(run_root)
+    assert not emptied.exists() and emptied in report.removed_dirs
+    assert other_empty.is_dir() and (full / "file").read_text() == "keep me"
