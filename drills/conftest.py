@@ -3,7 +3,8 @@
 Collection rules (decided here, so that no drill check is ever *skipped*, which would look
 like an unverified success):
 
-* ``restore.*`` checks run first, as in the runbook: a restore failure reads first.
+* Checks run in the order that lets them overlap the restore (see ``_running_order``):
+  each waits for the stores it declares, the restore.<store> check first among them.
 * A check the platform profile disables (``[checks] disabled``) is deselected and the run's
   evidence notes it.
 * ``restore.pitr`` runs only when ``drill.pitr_target`` is set, for the same reason.
@@ -89,7 +90,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             notes.append(reason)
         else:
             keep.append(item)
-    keep.sort(key=lambda i: 0 if (_check_id(i) or "").startswith("restore.") else 1)
+    keep.sort(key=_running_order)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
     items[:] = keep
@@ -97,6 +98,35 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if record_notes is not None:
         record_notes.append(profile.describe())
         record_notes.extend(notes)
+
+
+def _stores(item: pytest.Item) -> tuple[str, ...] | None:
+    marker = item.get_closest_marker(_MARKER)
+    stores = marker.kwargs.get("stores") if marker is not None else None
+    return tuple(stores) if isinstance(stores, (list, tuple)) else None
+
+
+def _running_order(item: pytest.Item) -> int:
+    """Checks run while the restore is still going: the first one starts it (it waits for
+    the master key only), then those that read nothing restored, then PostgreSQL's (the
+    fastest store), the warehouse's, the objects' (the slowest), and last whatever declares
+    no stores (it waits for all). Within a group the restore.* check comes first; the sort
+    is stable, so the files' order is kept otherwise."""
+    check_id = _check_id(item) or ""
+    stores = _stores(item)
+    if check_id == "restore.master-key":
+        return 0
+    if stores is None:
+        group = 6
+    elif "objects" in stores:
+        group = 5
+    elif "warehouse" in stores:
+        group = 4
+    elif stores:
+        group = 2 if stores == ("postgres",) else 3
+    else:
+        group = 1
+    return group * 2 + (0 if check_id.startswith("restore.") else 1)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -11,7 +11,7 @@ from harness.profile import Profile
 from harness.restore.result import RestoredPlatform
 
 
-@pytest.mark.drill_check(id="audit.yesterday",
+@pytest.mark.drill_check(id="audit.yesterday", stores=("postgres",),
                          title="Audit log shows yesterday's events; RPO within target")
 def test_yesterday(drill_restored: RestoredPlatform, drill_profile: Profile,
                    drill_measure: Measure) -> None:

@@ -27,7 +27,7 @@ from harness.profile import Profile
 from harness.restore.result import RestoredPlatform
 
 
-@pytest.mark.drill_check(id="consistency.organisations",
+@pytest.mark.drill_check(id="consistency.organisations", stores=("postgres",),
                          title="Organisation ids used in every database exist in auth")
 def test_organisations(drill_restored: RestoredPlatform, drill_profile: Profile,
                        drill_measure: Measure) -> None:
@@ -43,7 +43,7 @@ def test_organisations(drill_restored: RestoredPlatform, drill_profile: Profile,
     settle(check_organisations(known, used), drill_measure)
 
 
-@pytest.mark.drill_check(id="consistency.kb_blobs",
+@pytest.mark.drill_check(id="consistency.kb_blobs", stores=("postgres", "objects"),
                          title="Every knowledge-base document has its blob")
 def test_kb_blobs(drill_restored: RestoredPlatform, drill_profile: Profile,
                   drill_measure: Measure) -> None:
@@ -58,7 +58,8 @@ def test_kb_blobs(drill_restored: RestoredPlatform, drill_profile: Profile,
                                minimum=section.min_documents), drill_measure)
 
 
-@pytest.mark.drill_check(id="consistency.notebooks", title="Every notebook has its object")
+@pytest.mark.drill_check(id="consistency.notebooks", stores=("postgres", "objects"),
+                         title="Every notebook has its object")
 def test_notebooks(drill_restored: RestoredPlatform, drill_profile: Profile,
                    drill_measure: Measure) -> None:
     """Every row of the notebook index points at an object of the indexed size."""
@@ -73,7 +74,7 @@ def test_notebooks(drill_restored: RestoredPlatform, drill_profile: Profile,
            drill_measure)
 
 
-@pytest.mark.drill_check(id="consistency.warehouse_freshness",
+@pytest.mark.drill_check(id="consistency.warehouse_freshness", stores=("postgres", "warehouse"),
                          title="Warehouse and audit log are from the same time")
 def test_warehouse_freshness(drill_restored: RestoredPlatform, drill_profile: Profile,
                              drill_measure: Measure) -> None:
@@ -92,7 +93,7 @@ def test_warehouse_freshness(drill_restored: RestoredPlatform, drill_profile: Pr
                                      max_skew_hours=section.max_skew_hours), drill_measure)
 
 
-@pytest.mark.drill_check(id="consistency.users",
+@pytest.mark.drill_check(id="consistency.users", stores=("postgres",),
                          title="User table not empty (first-run setup stays closed)")
 def test_users(drill_restored: RestoredPlatform, drill_profile: Profile,
                drill_measure: Measure) -> None:

@@ -12,7 +12,7 @@ from harness.profile import Profile
 from harness.restore.result import RestoredPlatform
 
 
-@pytest.mark.drill_check(id="integrity.amcheck",
+@pytest.mark.drill_check(id="integrity.amcheck", stores=("postgres",),
                          title="pg_amcheck: no corruption in tables and indexes")
 def test_amcheck(drill_restored: RestoredPlatform, drill_profile: Profile,
                  drill_measure: Measure) -> None:
@@ -25,7 +25,7 @@ def test_amcheck(drill_restored: RestoredPlatform, drill_profile: Profile,
     settle(check_amcheck(run, section.databases, f"{pg.version} ({pg.bindir})"), drill_measure)
 
 
-@pytest.mark.drill_check(id="integrity.basebackup",
+@pytest.mark.drill_check(id="integrity.basebackup", stores=(),
                          title="pg_verifybackup: the newest base backup matches its manifest")
 def test_basebackup(drill_catalog: Any, drill_measure: Measure,
                     tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -18,7 +18,7 @@ from harness.profile import Profile
 from harness.restore.result import RestoredPlatform
 
 
-@pytest.mark.drill_check(id="kb.documents",
+@pytest.mark.drill_check(id="kb.documents", stores=("postgres", "objects"),
                          title="Knowledge-base documents open with the indexed content")
 def test_documents(drill_restored: RestoredPlatform, drill_profile: Profile,
                    drill_measure: Measure) -> None:

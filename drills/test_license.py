@@ -14,7 +14,7 @@ from harness.restore.result import RestoredPlatform
 CONTROLS = ["ISO27001:A.8.13", "ISO27001:A.5.30", "SOC2:A1.3", "NIST:CP-10", "DORA:Art.12"]
 
 
-@pytest.mark.drill_check(id="license.valid", controls=CONTROLS,
+@pytest.mark.drill_check(id="license.valid", stores=("postgres",), controls=CONTROLS,
                          title="License verifies, is not expired and has enough days left")
 def test_valid(drill_restored: RestoredPlatform, drill_profile: Profile,
                drill_measure: Measure) -> None:

@@ -18,7 +18,8 @@ from harness.restore.result import RestoredPlatform
 CONTROLS = ["ISO27001:A.8.13", "SOC2:A1.3", "NIST:CP-4", "NIST:CP-10", "DORA:Art.12"]
 
 
-@pytest.mark.drill_check(id="managed_tables.open", controls=CONTROLS,
+@pytest.mark.drill_check(id="managed_tables.open", stores=("postgres", "warehouse"),
+                         controls=CONTROLS,
                          title="Managed tables answer queries with their rows, p95 within SLO")
 def test_open(drill_restored: RestoredPlatform, drill_profile: Profile,
               drill_measure: Measure) -> None:

@@ -12,7 +12,7 @@ from harness.profile import Profile
 from harness.restore.result import RestoredPlatform
 
 
-@pytest.mark.drill_check(id="secrets.decrypt",
+@pytest.mark.drill_check(id="secrets.decrypt", stores=("postgres", "master-key"),
                          title="Encrypted secrets decrypt with the restored master key")
 def test_decrypt(drill_restored: RestoredPlatform, drill_profile: Profile,
                  drill_measure: Measure) -> None:

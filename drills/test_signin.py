@@ -23,7 +23,7 @@ from harness.profile import Profile
 from harness.restore.result import RestoredPlatform
 
 
-@pytest.mark.drill_check(id="signin.offline",
+@pytest.mark.drill_check(id="signin.offline", stores=("postgres",),
                          title="Known admin: password verifies, admin role, not banned")
 def test_offline(drill_restored: RestoredPlatform, drill_profile: Profile,
                  drill_measure: Measure) -> None:
@@ -36,7 +36,7 @@ def test_offline(drill_restored: RestoredPlatform, drill_profile: Profile,
                                now=dt.datetime.now(dt.timezone.utc)), drill_measure)
 
 
-@pytest.mark.drill_check(id="signin.live",
+@pytest.mark.drill_check(id="signin.live", stores=("postgres",),
                          title="Known admin signs in over HTTP to better-auth on the restore")
 def test_live(drill_restored: RestoredPlatform, drill_profile: Profile,
               drill_measure: Measure) -> None:

@@ -15,7 +15,8 @@ from harness.profile import Profile
 from harness.restore.result import RestoredPlatform
 
 
-@pytest.mark.drill_check(id="workflow.open", title="Workflows exist with intact definitions")
+@pytest.mark.drill_check(id="workflow.open", stores=("postgres",),
+                         title="Workflows exist with intact definitions")
 def test_open(drill_restored: RestoredPlatform, drill_profile: Profile,
               drill_measure: Measure) -> None:
     """Named (or sampled) workflows exist and their definitions are valid JSON objects."""

@@ -7,6 +7,7 @@ Used by the pytest plugin's ``drill_restored`` fixture and by the CLI. The check
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,16 +53,17 @@ def make_engine(endpoints: Endpoints, source: Any, staging: Path,
 
 def restore_set_into(config: DrillConfig, endpoints: Endpoints, source: Any,
                      restore_set: RestoreSet, staging: Path,
-                     stores: tuple[str, ...] = ("postgres", "objects", "warehouse")
+                     stores: tuple[str, ...] = ("postgres", "objects", "warehouse"), *,
+                     result: RestoreResult | None = None, early: bool = False
                      ) -> RestoreResult:
     """Restore one set into ``endpoints``; downloads go to ``staging`` (in the run folder,
-    so teardown removes them)."""
+    so teardown removes them). ``result`` and ``early``: see :meth:`RestoreEngine.restore`."""
     from harness.restore.environment import check_clocks, diagnose
 
     check_clocks(endpoints, config.scratch.max_clock_skew_seconds)
     engine = make_engine(endpoints, source, staging, config.backups)
     try:
-        result = engine.restore(restore_set, stores=stores)
+        result = engine.restore(restore_set, stores=stores, result=result, early=early)
     finally:
         # A downloaded copy of the master-key backup is the one plaintext key on disk: it
         # must not outlive its use (a scratch environment kept for inspection included).
@@ -127,6 +129,58 @@ def restore_latest(config: DrillConfig, source: Any, catalog: Any,
         f"the newest backup set ({newest.run}) could not be restored ({reason}); restored "
         f"{older.run} instead: effective RPO loss {fallback.rpo_loss_seconds / 3600:.1f} h")
     return fallback
+
+
+def pipelined(config: DrillConfig) -> bool:
+    """Whether checks may start while stores are still restoring.
+
+    Not when the outcome of the whole restore decides what the checks read: a fallback to
+    an older set, a pre-upgrade rehearsal (migrations run after the restore), a platform
+    deployed on the restored stores (Kubernetes).
+    """
+    return (not config.drill.fallback and not config.upgrade.enabled
+            and config.scratch.provider != "kubernetes")
+
+
+@dataclass
+class RestoreStarted:
+    """A restore running in the background, and the platform its checks read."""
+
+    platform: RestoredPlatform
+    thread: threading.Thread
+
+
+def start_restore(config: DrillConfig, source: Any, catalog: Any, new_scratch: NewScratch,
+                  finish: Callable[[RestoredPlatform], None]) -> RestoreStarted:
+    """Choose the newest set and provision (here), then restore in a background thread.
+
+    The platform comes back at once; ``platform.result.gate`` says which stores are
+    restored (checks wait for the ones they read). When the restore has ended, ``finish``
+    runs in that thread, then the gate opens completely; an exception (e.g. a full scratch
+    disk) is handed to every waiter instead. Only for :func:`pipelined` configurations.
+    """
+    stores = ("postgres", "objects", "warehouse")
+    newest = catalog.choose_restore_set()
+    preflight_disk(config, source, newest)
+    endpoints, staging = new_scratch()
+    result = RestoreResult(restore_set=newest)
+    result.gate.close(("master-key", *stores))
+    platform = RestoredPlatform(config=config, endpoints=endpoints, restore_set=newest,
+                                result=result)
+
+    def work() -> None:
+        try:
+            restore_set_into(config, endpoints, source, newest, staging, stores,
+                             result=result, early=True)
+            finish(platform)
+        except BaseException as exc:  # noqa: BLE001 - every waiter must learn of it
+            result.gate.fail(exc)
+        else:
+            result.gate.open_all()
+
+    thread = threading.Thread(target=work, name="drill-restore", daemon=True)
+    thread.start()
+    return RestoreStarted(platform=platform, thread=thread)
 
 
 def rehearse_upgrade(platform: RestoredPlatform) -> None:

@@ -179,7 +179,9 @@ def warehouse_sql(template: str, database: str, table: str) -> str:
 
 
 def restore_failures(result: RestoreResult, stores: Sequence[str]) -> list[str]:
-    """One line per store among ``stores`` that did not restore."""
+    """One line per store among ``stores`` that did not restore (waiting, first, for a
+    restore still running in the background to finish with them)."""
+    result.wait(*stores)
     out = []
     for store in stores:
         if store == "master-key":

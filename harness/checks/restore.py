@@ -42,6 +42,7 @@ def check_restore(result: RestoreResult, store: str, store_seconds: float | None
     The backup catalogue's warnings about the store's part of the restore set are added to
     the message either way (they explain a failure, and qualify a pass).
     """
+    result.wait(store)
     outcome = _check_restore(result, store, store_seconds)
     flags = [f for f in result.restore_set.flags if _FLAG_START[store].match(f)]
     if flags:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+import threading
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from harness.errors import CouldNotVerify
 from harness.evidence.finish import drill_exit_code
 from harness.plugin.settings import drill_config_of
 from harness.records import CheckResult, Phase, RunRecord, utcnow
+from harness.restore.result import ALL_STORES
 from harness.scratch.base import SCRATCH_STORES
 
 if TYPE_CHECKING:
@@ -64,6 +66,8 @@ class CheckState:
     started_at: dt.datetime | None = None
     seconds: float = 0.0
     exit_hint: int | None = None  # what its failure means for the exit code (DrillError's)
+    # The restored stores the check reads (``stores=`` of its marker); None: all of them.
+    stores: tuple[str, ...] | None = None
 
     def settle(self, verdict: str, reason: str = "") -> None:
         """Raise the verdict (fail > could-not-verify > pass); the first reason of a level wins."""
@@ -230,9 +234,15 @@ class EvidenceCollector:
                                          or not all(isinstance(c, str) for c in controls)):
                 problems.append(f"{item.nodeid}: controls= must be a list of control ids")
                 continue
-            unknown = set(kwargs) - {"id", "title", "controls"}
+            unknown = set(kwargs) - {"id", "title", "controls", "stores"}
             if unknown:
                 problems.append(f"{item.nodeid}: unknown {MARKER} argument(s) {sorted(unknown)}")
+                continue
+            stores = kwargs.get("stores")
+            if stores is not None and (not isinstance(stores, (list, tuple))
+                                       or not set(stores) <= set(ALL_STORES)):
+                problems.append(f"{item.nodeid}: stores= must list some of "
+                                f"{', '.join(ALL_STORES)}")
                 continue
             callspec = getattr(item, "callspec", None)
             full_id = f"{check_id}[{callspec.id}]" if callspec is not None else check_id
@@ -245,7 +255,8 @@ class EvidenceCollector:
             doc = (func.__doc__ or "").strip().splitlines()[0] if func and func.__doc__ else ""
             state = CheckState(id=full_id, title=str(kwargs.get("title") or doc or item.name),
                                controls=list(controls) if controls is not None else None,
-                               nodeid=item.nodeid, doc=doc)
+                               nodeid=item.nodeid, doc=doc,
+                               stores=tuple(stores) if stores is not None else None)
             item.stash[_STATE_KEY] = state
             self.states.append(state)
         if problems:
@@ -273,8 +284,13 @@ class EvidenceCollector:
             return
         live = bool(getattr(tr, "isatty", False))
 
+        lock = threading.Lock()  # restore threads report while a check may be running
+
         def sink(line: str, transient: bool) -> None:
-            with capman.global_and_fixture_disabled():
+            with lock, capman.global_and_fixture_disabled():
+                # Checks' result characters may already stand on the line (they run while
+                # the restore reports): a step line always starts its own.
+                tr.ensure_newline()
                 if transient:
                     tr.rewrite(line[:150], erase=True)
                 elif live:
@@ -286,6 +302,20 @@ class EvidenceCollector:
         progress.install(sink, live=live)
 
     # -- running ------------------------------------------------------------------------------
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
+        """Once its fixtures are set up, a check waits for the restored stores it reads.
+
+        The restore may still be running (see the ``drill_restored`` fixture): a check that
+        declares ``stores=`` waits for those only, any other for every store. The wait is
+        part of the setup, not of the check's own time.
+        """
+        yield
+        state = item.stash.get(_STATE_KEY, None)
+        platform = getattr(item, "funcargs", {}).get("drill_restored")
+        if state is not None and platform is not None:
+            platform.result.gate.wait(state.stores if state.stores is not None else ALL_STORES)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[Any]

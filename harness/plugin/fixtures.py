@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,28 +54,45 @@ class ScratchFactory:
         self.config = config
         self.pytest_session = session
         self.sessions: list[ScratchSession] = []
+        self._after_close: list[Callable[[], object]] = []
+        self._lock = threading.Lock()
+        self._closing = False
 
     def __call__(self, config: DrillConfig | None = None, *,
                  stores: tuple[str, ...] = ("postgres", "objects", "warehouse")
                  ) -> ScratchSession:
         """Open a new scratch session (a ready environment with ``stores``) and remember it
         for teardown."""
+        from harness.errors import ScratchError
         from harness.scratch.session import ScratchSession
 
-        session = ScratchSession(config or self.config, stores=stores)
-        self.sessions.append(session)
-        session.open()
-        return session
+        # One at a time, and never once closing began: a session opened from another
+        # thread must not start servers that the teardown has already passed by.
+        with self._lock:
+            if self._closing:
+                raise ScratchError("the run is being torn down: no new scratch environment")
+            session = ScratchSession(config or self.config, stores=stores)
+            self.sessions.append(session)
+            session.open()
+            return session
+
+    def after_close(self, action: Callable[[], object]) -> None:
+        """Run ``action`` once every session is closed (e.g. join a restore thread)."""
+        self._after_close.append(action)
 
     def close_all(self) -> None:
         """Close every session, newest first, applying the keep policy."""
         failed = self.pytest_session.testsfailed > 0
         errors: list[BaseException] = []
+        with self._lock:  # waits for a session being opened
+            self._closing = True
         while self.sessions:
             try:
                 self.sessions.pop().close(failed=failed)
             except Exception as exc:  # noqa: BLE001 - close the others first
                 errors.append(exc)
+        for action in self._after_close:
+            action()
         if errors:
             raise errors[0]
 
@@ -114,14 +132,29 @@ def drill_restored(drill_config: DrillConfig, scratch_factory: ScratchFactory,
     With ``drill.fallback`` an older set is tried on a second scratch environment when the
     newest cannot be restored; the effective RPO loss is kept. No configured backup source
     is could-not-verify; a source without usable backups fails every check that needs it.
+
+    Where nothing after the restore decides what the checks read (no fallback, no upgrade
+    rehearsal, no deployment: :func:`harness.drill.pipelined`), the platform is handed over
+    as soon as the scratch environment is up and the restore runs on in the background:
+    each check waits, before it starts, for the stores it declares (``stores=`` of its
+    marker; all of them when it declares none), and the helpers of ``harness.checks`` wait
+    for the store they open.
     """
-    from harness.drill import deploy_platform, open_catalog, rehearse_upgrade, restore_latest
+    from harness.drill import (
+        deploy_platform,
+        open_catalog,
+        pipelined,
+        rehearse_upgrade,
+        restore_latest,
+        start_restore,
+    )
     from harness.errors import could_not_verify
 
     if not drill_config.backups.source:
         could_not_verify("no backup source is configured",
                          remedy="set backups.source in the drill config")
     source, catalog = open_catalog(drill_config)
+    record = _recorder(request)
 
     sessions: list[Any] = []
 
@@ -131,22 +164,35 @@ def drill_restored(drill_config: DrillConfig, scratch_factory: ScratchFactory,
         sessions.append(session)
         return session.provider.endpoints, session.run.subdir("staging")
 
+    if pipelined(drill_config):
+        started = start_restore(drill_config, source, catalog, new_scratch,
+                                finish=lambda platform: record(platform))
+        started.platform.run_id = sessions[-1].run.run_id
+        # Stopped servers end a restore still running; it must be over before the run is.
+        scratch_factory.after_close(lambda: started.thread.join(timeout=120))
+        return started.platform
     platform = restore_latest(drill_config, source, catalog, new_scratch)
     rehearse_upgrade(platform)
     if sessions:
         platform.run_id = sessions[-1].run.run_id
         deploy_platform(platform, sessions[-1].provider)
-    _record_restore(request, platform)
+    record(platform)
     return platform
 
 
-def _record_restore(request: pytest.FixtureRequest, platform: Any) -> None:
-    """Hand lineage and phases to the evidence collector, when it is active."""
+def _recorder(request: pytest.FixtureRequest) -> Any:
+    """A function handing a platform's lineage, phases and secrets to the evidence collector
+    (fixtures resolved here, in the main thread: the restore may end in another)."""
     try:
-        record = request.getfixturevalue("drill_record")
+        drill_record = request.getfixturevalue("drill_record")
+        register = request.getfixturevalue("drill_secret")
     except pytest.FixtureLookupError:
-        return
-    register = request.getfixturevalue("drill_secret")
+        return lambda platform: None
+    return lambda platform: _record_restore(drill_record, register, platform)
+
+
+def _record_restore(record: Any, register: Any, platform: Any) -> None:
+    """Hand lineage and phases to the evidence collector."""
     for label, value in platform.result.secrets.items():
         register(label, value)
     record.lineage.extend(platform.restore_set.lineage())

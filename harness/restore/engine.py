@@ -147,30 +147,42 @@ class RestoreEngine:
 
     # -- all -------------------------------------------------------------------------------
     def restore(self, rs: RestoreSet, *,
-                stores: tuple[str, ...] = ("postgres", "objects", "warehouse")) -> RestoreResult:
+                stores: tuple[str, ...] = ("postgres", "objects", "warehouse"),
+                result: RestoreResult | None = None, early: bool = False) -> RestoreResult:
         """Restore the set: the key first, then the independent stores concurrently.
 
         A store that fails does not stop the others (their outcome is evidence too); its
-        error is recorded in ``result.errors``.
+        error is recorded in ``result.errors``. With ``early``, each store that restores
+        without error opens ``result.gate`` at once, so that checks reading only it can
+        run while the others are still restoring (the caller opens the rest at the end).
+        Phases are appended to ``result.phases`` as they end.
         """
-        clock = PhaseClock()
-        result = RestoreResult(restore_set=rs)
+        result = result if result is not None else RestoreResult(restore_set=rs)
+        clock = PhaseClock(result.phases)
         t0 = time.monotonic()
         self.restore_master_key(rs, clock, result)
+        if early:
+            result.gate.open("master-key")
         steps: dict[str, Callable[[RestoreSet, PhaseClock, RestoreResult], None]] = {
             "postgres": self.restore_postgres, "objects": self.restore_objects,
             "warehouse": self.restore_warehouse}
+
+        def run(name: str) -> None:
+            try:
+                steps[name](rs, clock, result)
+            except DrillError as exc:
+                result.errors[name] = str(exc)
+            except Exception as exc:  # noqa: BLE001 - an unexpected failure is still evidence
+                result.errors[name] = f"{type(exc).__name__}: {exc}"
+            else:
+                if early:
+                    result.gate.open(name)
+
         with ThreadPoolExecutor(len(stores) or 1) as pool:
-            futures = {name: pool.submit(steps[name], rs, clock, result) for name in stores}
-            for name, fut in futures.items():
-                try:
-                    fut.result()
-                except DrillError as exc:
-                    result.errors[name] = str(exc)
-                except Exception as exc:  # noqa: BLE001 - an unexpected failure is still evidence
-                    result.errors[name] = f"{type(exc).__name__}: {exc}"
+            for fut in [pool.submit(run, name) for name in stores]:
+                fut.result()
         result.wall_seconds = time.monotonic() - t0
-        result.phases = sorted(clock.phases, key=lambda p: p.started_at)
+        result.phases.sort(key=lambda p: p.started_at)  # every worker has ended
         return result
 
 

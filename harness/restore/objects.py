@@ -112,12 +112,20 @@ def upload_objects(items: Sequence[ObjectItem], target: S3Endpoint, *, workers: 
         client.create_bucket(Bucket=bucket)
     with ThreadPoolExecutor(max(1, workers)) as pool:
         futures = {pool.submit(_upload, client, b, k, f): (b, k) for b, k, f in chosen}
-        for done, (fut, (bucket, key)) in enumerate(futures.items(), 1):
-            sha, size = fut.result()
-            result.hashes[f"{bucket}/{key}"] = sha
-            result.bytes += size
-            result.buckets[bucket] = result.buckets.get(bucket, 0) + 1
-            progress.transfer("objects: upload", done, len(futures), moved_bytes=result.bytes)
+        try:
+            for done, (fut, (bucket, key)) in enumerate(futures.items(), 1):
+                sha, size = fut.result()
+                result.hashes[f"{bucket}/{key}"] = sha
+                result.bytes += size
+                result.buckets[bucket] = result.buckets.get(bucket, 0) + 1
+                progress.transfer("objects: upload", done, len(futures),
+                                  moved_bytes=result.bytes)
+        except BaseException:
+            # The first failure decides the store's outcome: the queued uploads would only
+            # fail the same way, each after its retries.
+            for pending in futures:
+                pending.cancel()
+            raise
     return result
 
 

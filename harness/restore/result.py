@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from harness.catalog.model import RestoreSet
@@ -15,6 +17,73 @@ from harness.restore.postgres import DatabaseRestore
 from harness.restore.warehouse import WarehouseRestore
 from harness.scratch.deployment import PlatformDeployment
 from harness.scratch.endpoints import Endpoints
+
+#: What a restore makes ready, in the gate's terms: the key, then the three stores.
+ALL_STORES = ("master-key", "postgres", "objects", "warehouse")
+
+
+class StoreGate:
+    """Which stores of a restore still run: a check waits for the stores it reads only.
+
+    A store opens when it restored without error; a store that failed opens only when the
+    whole restore has ended (its failure may turn out to be the environment's, which is
+    decided then). ``fail`` hands the restore's own exception to every waiter. A gate made
+    without ``pending`` stores is open: a restore that is not pipelined is simply complete.
+    """
+
+    def __init__(self, pending: Iterable[str] = ()) -> None:
+        self._cond = threading.Condition()
+        self._pending = set(pending)
+        self._error: BaseException | None = None
+
+    def close(self, stores: Iterable[str]) -> None:
+        """Mark ``stores`` as being restored."""
+        with self._cond:
+            self._pending.update(stores)
+
+    def open(self, *stores: str) -> None:
+        """``stores`` are restored (without error): their checks may run."""
+        with self._cond:
+            self._pending.difference_update(stores)
+            self._cond.notify_all()
+
+    def open_all(self) -> None:
+        """The restore has ended: every waiter may go on."""
+        with self._cond:
+            self._pending.clear()
+            self._cond.notify_all()
+
+    def fail(self, error: BaseException) -> None:
+        """The restore ended with ``error``: every waiter, now and later, raises it."""
+        with self._cond:
+            self._error = error
+            self._pending.clear()
+            self._cond.notify_all()
+
+    def pending(self) -> set[str]:
+        """The stores still being restored."""
+        with self._cond:
+            return set(self._pending)
+
+    def wait(self, stores: Iterable[str] = ALL_STORES, *, poll: float = 0.2,
+             tick: Callable[[], None] | None = None) -> None:
+        """Block until ``stores`` are restored (or the restore failed: raise its error).
+
+        ``tick`` (a callable) runs every ``poll`` seconds while waiting, in the waiting
+        thread (e.g. to show progress made by the restoring threads).
+        """
+        wanted = set(stores)
+        with self._cond:
+            while self._error is None and wanted & self._pending:
+                self._cond.wait(poll)
+                if tick is not None:
+                    self._cond.release()
+                    try:
+                        tick()
+                    finally:
+                        self._cond.acquire()
+            if self._error is not None:
+                raise self._error
 
 
 @dataclass
@@ -37,6 +106,12 @@ class RestoreResult:
     wall_seconds: float = 0.0
     # Values read from the backups that no report may show (label -> value).
     secrets: dict[str, str | bytes] = field(default_factory=dict)
+    # Stores still restoring when the checks start early (see StoreGate); open by default.
+    gate: StoreGate = field(default_factory=StoreGate, repr=False, compare=False)
+
+    def wait(self, *stores: str) -> None:
+        """Block until ``stores`` (default: all) are restored; see :class:`StoreGate`."""
+        self.gate.wait(stores or ALL_STORES)
 
     @property
     def ok(self) -> bool:
