@@ -55,7 +55,12 @@ def drill_replica(drill_config: Any, drill_catalog: Any, drill_restored: Restore
         refs = _object_references(drill_restored, drill_profile)
     except CheckFailed:
         return report  # the index did not restore: the check says so itself
-    report.findings.append(PostureChecker(catalog).objects_replica(refs))
+    # The restore hashed every object it uploaded from the replica: those hashes are reused
+    # rather than reading (or downloading) the whole replica a second time.
+    drill_restored.result.wait("objects")
+    uploaded = drill_restored.result.objects
+    report.findings.append(PostureChecker(catalog).objects_replica(
+        refs, known=uploaded.hashes if uploaded is not None else None))
     return report
 
 
@@ -80,9 +85,10 @@ def _make_check(finding: str) -> Any:
     report = "drill_replica" if finding == "objects-replica" else "drill_posture"
 
     # Posture is judged from the backup source; only the replica's coverage reads the
-    # restored document index.
+    # restored document index (and reuses the object restore's hashes).
     @pytest.mark.drill_check(id=f"posture.{finding}",
-                             stores=("postgres",) if finding == "objects-replica" else (),
+                             stores=("postgres", "objects") if finding == "objects-replica"
+                             else (),
                              title=f"Backup posture: {finding.replace('-', ' ')}")
     def check(request: pytest.FixtureRequest, drill_measure: Measure) -> None:
         _settle_finding(finding, request.getfixturevalue(report), drill_measure)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,9 +161,20 @@ def start_restore(config: DrillConfig, source: Any, catalog: Any, new_scratch: N
     disk) is handed to every waiter instead. Only for :func:`pipelined` configurations.
     """
     stores = ("postgres", "objects", "warehouse")
-    newest = catalog.choose_restore_set()
+    newest = catalog.choose_restore_set(checksums=False)
     preflight_disk(config, source, newest)
-    endpoints, staging = new_scratch()
+    # The set's files are hashed while the servers start (reading only: nothing to clean
+    # up), and before anything is restored from them.
+    hashing = (ThreadPoolExecutor(1, thread_name_prefix="drill-checksums")
+               if config.backups.checksums else None)
+    hashed = hashing.submit(catalog.checksum_set, newest) if hashing else None
+    try:
+        endpoints, staging = new_scratch()
+    finally:
+        if hashing is not None:
+            hashing.shutdown(wait=True)
+    if hashed is not None:
+        hashed.result()  # a backup that cannot be read is reported before any restore
     result = RestoreResult(restore_set=newest)
     result.gate.close(("master-key", *stores))
     platform = RestoredPlatform(config=config, endpoints=endpoints, restore_set=newest,

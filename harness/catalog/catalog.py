@@ -34,7 +34,8 @@ class Catalog(Inventory):
     # -- the restore set -------------------------------------------------------------------
     def choose_restore_set(self, *, at_or_before: dt.datetime | None = None,
                            exclude_runs: Iterable[str] = frozenset(),
-                           strict: bool = False, verify_times: bool = True) -> RestoreSet:
+                           strict: bool = False, verify_times: bool = True,
+                           checksums: bool | None = None) -> RestoreSet:
         """The latest backups of every store that belong together.
 
         The dump run is the newest one at or before ``at_or_before`` (naive times are UTC)
@@ -48,6 +49,9 @@ class Catalog(Inventory):
         headers, the base backup's label, the warehouse manifest) must date from its run:
         otherwise :class:`~harness.catalog.timeline.SetRefused` is raised, naming the file,
         its real time and the run it most likely comes from.
+
+        ``checksums`` (default: ``backups.checksums``) hashes the set's files here; a caller
+        that has better things to do meanwhile passes False and calls :meth:`checksum_set`.
         """
         if at_or_before is not None and at_or_before.tzinfo is None:
             at_or_before = at_or_before.replace(tzinfo=dt.timezone.utc)
@@ -127,8 +131,8 @@ class Catalog(Inventory):
                     reasons.append(f"backup time {rs.backup_time.isoformat()}: the newest "
                                    "pg_dump header of the run (its name gives only "
                                    f"{self.patterns['postgres-dump'].timestamp_format!r})")
-        if self.config.checksums:
-            self._checksum_set(rs)
+        if self.config.checksums if checksums is None else checksums:
+            self.checksum_set(rs)
         return rs
 
     def _choose_dump_run(self, runs: list[DumpRun], at_or_before: dt.datetime | None,
@@ -281,7 +285,8 @@ class Catalog(Inventory):
                        f"{', '.join(buckets)})")
         return where
 
-    def _checksum_set(self, rs: RestoreSet) -> None:
+    def checksum_set(self, rs: RestoreSet) -> None:
+        """Record the SHA-256 of every file of the set (streamed; folders keep none)."""
         rs.dumps = {db: self.with_checksum(a) for db, a in rs.dumps.items()}
         if rs.warehouse:
             if rs.warehouse.manifest:

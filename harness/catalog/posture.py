@@ -15,7 +15,7 @@ first backup is always an error.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -230,11 +230,14 @@ class PostureChecker(WalPosture):
                        details)
 
     def objects_replica(self, references: Iterable[tuple[str, str, int | None, str | None]],
-                        *, verify_sha256: bool = True) -> Finding:
+                        *, verify_sha256: bool = True,
+                        known: Mapping[str, str] | None = None) -> Finding:
         """The replica holds every referenced object, with the same size and SHA-256.
 
         ``references`` are ``(bucket, key, size, sha256)`` tuples, e.g. read from the
         knowledge-base index of a restored database; ``size``/``sha256`` may be None.
+        ``known`` holds SHA-256s already computed from the replica's bytes (``bucket/key`` ->
+        hex; the restore hashes every object it uploads): those are not read again.
         """
         pattern = self.catalog.patterns["objects"]
         present = {a.relpath: a for a in self.catalog.objects()}
@@ -254,7 +257,7 @@ class PostureChecker(WalPosture):
                                    "expected_size": size, "found_size": art.size})
                 continue
             if sha and verify_sha256:
-                found_sha = self.source.sha256(rel)
+                found_sha = (known or {}).get(f"{bucket}/{key}") or self.source.sha256(rel)
                 if found_sha != sha.lower():
                     mismatched.append({"object": f"{bucket}/{key}", "location": art.location,
                                        "expected_sha256": sha, "found_sha256": found_sha})

@@ -155,10 +155,37 @@ class DirectorySource(BackupSource):
                              store=STORE, path=str(self.path),
                              remedy="set backups.source to the backup root (a directory or "
                                     "s3://bucket/prefix)")
+        # relpath -> (size, mtime_ns, inode, device, SHA-256): a file hashed once is not
+        # read again while it is unchanged (the catalogue hashes, the restore verifies).
+        self._digests: dict[str, tuple[int, int, int, int, str]] = {}
 
     @property
     def root(self) -> str:
         return str(self.path)
+
+    @staticmethod
+    def _signature(st: os.stat_result) -> tuple[int, int, int, int]:
+        return st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev
+
+    def sha256(self, relpath: str) -> str:
+        """Hex SHA-256 of a file; remembered while its size, mtime, inode and device stay
+        the same (a backup job rewriting the file changes them)."""
+        p = self._abs(relpath)
+        try:
+            before = self._signature(p.stat())
+        except OSError:
+            before = None
+        cached = self._digests.get(relpath)
+        if before is not None and cached is not None and cached[:4] == before:
+            return cached[4]
+        digest = super().sha256(relpath)
+        try:
+            after = self._signature(p.stat())
+        except OSError:
+            after = None
+        if before is not None and after == before:  # not changed while it was read
+            self._digests[relpath] = (*before, digest)
+        return digest
 
     def _still_there(self) -> None:
         """The source root vanishing (unmounted, deleted) is the source's failure, not a

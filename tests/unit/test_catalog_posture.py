@@ -221,6 +221,21 @@ def test_objects_replica_reports_missing_and_mismatched(tmp_path: Path) -> None:
     assert [m["object"] for m in f.details["mismatched"]] == ["kb/org/1/doc.txt", "kb/org/2/b.bin"]
 
 
+def test_objects_replica_reuses_hashes_the_restore_computed(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    root = backups(tmp_path, [day(0)])
+    sha = hashlib.sha256(b"hello").hexdigest()
+    chk = checker(root, day(0, hour=6))
+    monkeypatch.setattr(chk.source, "sha256",
+                        lambda rel: pytest.fail(f"{rel} was read again"))
+    refs = [("kb", "org/1/doc.txt", 5, sha)]
+    assert chk.objects_replica(refs, known={"kb/org/1/doc.txt": sha}).ok
+    # The hash the restore computed is judged like one read here: a differing one fails.
+    wrong = chk.objects_replica(refs, known={"kb/org/1/doc.txt": "1" * 64})
+    assert not wrong.ok and wrong.details["mismatched"][0]["found_sha256"] == "1" * 64
+
+
 def test_the_report_holds_every_check_and_no_key_material(tmp_path: Path) -> None:
     names = seq(5, 6, 4096)
     root = pitr_tree(tmp_path, names, MiB, names[0], day(0))

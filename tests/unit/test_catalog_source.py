@@ -251,3 +251,28 @@ def test_an_s3_endpoint_that_accepts_no_connection_fails_once_fast_and_says_how_
         for c in fillers:
             c.close()
         server.close()
+
+
+def test_a_directory_file_is_hashed_once_while_unchanged_and_again_once_changed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import harness.catalog.source as source_mod
+
+    path = tmp_path / "db.dump"
+    path.write_bytes(b"first version")
+    src = DirectorySource(tmp_path)
+    reads: list[int] = []
+    real = source_mod._hash_stream
+    monkeypatch.setattr(source_mod, "_hash_stream", lambda fh: reads.append(1) or real(fh))
+    first = src.sha256("db.dump")
+    assert src.fetch("db.dump", tmp_path, sha256=first) == path  # the restore's verification
+    assert src.sha256("db.dump") == first and len(reads) == 1
+    # Rewritten with the same size: the new mtime is enough to read it again, and the
+    # restore's verification catches the change.
+    st = path.stat()
+    path.write_bytes(b"other version")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    with pytest.raises(DrillError, match="changed after it was catalogued"):
+        src.fetch("db.dump", tmp_path, sha256=first)
+    assert len(reads) == 2
+    assert src.sha256("db.dump") == hashlib.sha256(b"other version").hexdigest()
+    assert len(reads) == 2
