@@ -289,15 +289,21 @@ class EvidenceCollector:
         def sink(line: str, transient: bool) -> None:
             with lock, capman.global_and_fixture_disabled():
                 # Checks' result characters may already stand on the line (they run while
-                # the restore reports): a step line always starts its own.
-                tr.ensure_newline()
+                # the restore reports): a step line always starts a line of its own, and is
+                # written in one call so that none slips in between.
+                tw = getattr(tr, "_tw", None)
+                fresh = "\n" if getattr(tw, "width_of_current_line", 0) else ""
                 if transient:
+                    if fresh:
+                        tr.write(fresh)
                     tr.rewrite(line[:150], erase=True)
                 elif live:
+                    if fresh:
+                        tr.write(fresh)
                     tr.rewrite(line, erase=True)
                     tr.write("\n")
                 else:
-                    tr.write_line(line)
+                    tr.write(fresh + line + "\n", flush=True)
 
         progress.install(sink, live=live)
 
