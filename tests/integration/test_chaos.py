@@ -1,13 +1,14 @@
 """Chaos on the drill itself: killed or interrupted at seeded random moments of its life.
 
-One clean drill (with publishing) is timed first; its evidence gives the timeline of the
-phases. Then the same drill is started again and again and killed with SIGKILL at moments
-drawn from a seeded generator across that whole timeline (start-up and catalogue,
-provisioning, each store's restore, the checks, evidence writing and publishing). After
-each kill the next run's sweep must leave nothing of the killed run: no marked process, no
-run folder (sockets live inside it), no private temp folder; and the backup source stays
-byte-identical. SIGTERM and SIGINT at random moments must end in a completed teardown
-(without any sweep) and in evidence that says "interrupted", never "pass".
+Two clean drills (with publishing) are timed first; the shorter one's evidence gives the
+timeline of the phases. Then the same drill is started again and again and killed with
+SIGKILL at moments drawn from a seeded generator across most of that timeline (start-up
+and catalogue, provisioning, each store's restore, the checks, evidence writing and
+publishing). After each kill the next run's sweep must leave nothing of the killed run:
+no marked process, no run folder (sockets live inside it), no private temp folder; and the
+backup source stays byte-identical. SIGTERM and SIGINT at random moments must end in a
+completed teardown (without any sweep) and in evidence that says "interrupted", never
+"pass".
 
 ``DRILL_CHAOS_SEED`` and ``DRILL_CHAOS_KILLS`` reproduce or widen a run.
 """
@@ -150,16 +151,26 @@ def chaos(reference: Any) -> Any:
     state = Chaos(work=work, config=reference.drill_config, backups=reference.backups,
                   source_hashes=tree_hashes(reference.backups))
     try:
-        t0 = time.monotonic()
-        started = dt.datetime.now(dt.timezone.utc)
-        proc, log = state.start("clean")
-        assert proc.wait(timeout=600) == 0, log.read_text()[-4000:]
-        state.seconds = time.monotonic() - t0
-        evidence = newest_evidence(state.reports, set())
-        assert evidence is not None and evidence["verdict"] == "pass"
-        for p in evidence["phases"]:
-            start = (dt.datetime.fromisoformat(p["started_at"]) - started).total_seconds()
-            state.timeline.append((start, start + p["seconds"], f"{p['store']}:{p['name']}"))
+        # Two clean runs, the shorter one sets the timeline: the first run of a machine can
+        # be seconds slower (cold caches, a slow object-store start), and kill moments drawn
+        # from a slow run would land after a fast run has already finished.
+        for label in ("clean-1", "clean-2"):
+            before = set(state.reports.glob("*/evidence.json"))
+            t0 = time.monotonic()
+            started = dt.datetime.now(dt.timezone.utc)
+            proc, log = state.start(label)
+            assert proc.wait(timeout=600) == 0, log.read_text()[-4000:]
+            seconds = time.monotonic() - t0
+            evidence = newest_evidence(state.reports, before)
+            assert evidence is not None and evidence["verdict"] == "pass"
+            if state.seconds and seconds >= state.seconds:
+                continue
+            state.seconds = seconds
+            state.timeline = []
+            for p in evidence["phases"]:
+                start = (dt.datetime.fromisoformat(p["started_at"]) - started).total_seconds()
+                state.timeline.append((start, start + p["seconds"],
+                                       f"{p['store']}:{p['name']}"))
         yield state
     finally:
         sweep(work / "root", include_kept=True)
@@ -169,7 +180,7 @@ def chaos(reference: Any) -> Any:
 def test_sigkill_at_random_moments_leaves_nothing_after_the_next_sweep(chaos: Chaos,
                                                                        measure) -> None:
     rng = random.Random(SEED)
-    moments = sorted(rng.uniform(0.0, chaos.seconds * 0.97) for _ in range(KILLS))
+    moments = sorted(rng.uniform(0.0, chaos.seconds * 0.9) for _ in range(KILLS))
     leaks: list[str] = []
     phases: dict[str, int] = {}
     finished_first = 0
@@ -208,8 +219,9 @@ def test_sigkill_at_random_moments_leaves_nothing_after_the_next_sweep(chaos: Ch
             f"{len(leaks)}")
     assert leaks == [], "\n".join(leaks)
     assert secret_hits(chaos, "kill-*.log") == []
-    # A run faster than the clean one may finish before a late moment; 30 must land.
-    assert KILLS - finished_first >= min(30, KILLS)
+    # A run faster than the shorter clean one may finish before a late moment; the run
+    # times vary by a few seconds, so seven in eight must land inside the drill.
+    assert KILLS - finished_first >= (KILLS * 7) // 8
 
 
 @pytest.mark.parametrize("index", range(INTERRUPTS))
