@@ -24,7 +24,7 @@ from harness.scratch.ports import distinct_free_ports, free_port
 from harness.scratch.process import ServerProcess
 from harness.scratch.run import Run
 from harness.scratch.tempdirs import system_tmp
-from harness.tools.binaries import find_mariadbd, find_weed
+from harness.tools.binaries import WEED_SCRATCH_FLAGS, find_mariadbd, find_weed
 from harness.tools.pgbin import PgInstallation
 from harness.tools.wait import tail
 
@@ -343,6 +343,7 @@ class LocalSeaweed(_ChildServer):
             "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", "-s3.port.iceberg=0",
             "-s3.port.lance=0", f"-s3.localSocket={sockets / 's3.sock'}",
             f"-metricsPort={metrics}", "-volume.preStopSeconds=0",
+            *WEED_SCRATCH_FLAGS,
             f"-master.volumeSizeLimitMB={self.volume_size_mb}",
             f"-volume.max={self.volume_slots}",
         ]

@@ -22,6 +22,7 @@ from harness.scratch.endpoints import (
     S3Endpoint,
     WarehouseEndpoint,
 )
+from harness.tools.binaries import WEED_SCRATCH_FLAGS
 
 # The uid:gid PostgreSQL runs as in the pgvector images and the local stand-in.
 POSTGRES_IDS = (999, 999)
@@ -64,9 +65,12 @@ def store_spec(store: str, image: str, config: DrillConfig) -> StoreSpec:
                          user="postgres", password=password)
     if store == "objects":
         scratch = config.scratch
+        # Both the upstream image and the local stand-in take "server" and its flags; the
+        # upstream one serves S3 (on 8333) only when asked with -s3.
         return StoreSpec(store, image, 8333, {"AWS_ACCESS_KEY_ID": scratch.s3_access_key,
                                               "AWS_SECRET_ACCESS_KEY": scratch.s3_secret_key,
                                               **extra},
+                         ["server", "-s3", *WEED_SCRATCH_FLAGS],
                          user=scratch.s3_access_key, password=scratch.s3_secret_key)
     if store == "warehouse":
         if "starrocks" in image:

@@ -17,9 +17,12 @@ if [ "$#" -gt 0 ]; then shift; fi
 mkdir -p /data
 # exec: weed becomes PID 1 and receives the engine's SIGTERM itself. volume.max=0: as many
 # volumes as the disk holds (the default 8 stops at a few GiB across buckets).
+# master.peers=none: a single master leads at once (no 1.5-2 s wait for peers, no 5 s
+# heartbeat retry of a volume server that came first); telemetry off.
 exec weed -logtostderr server \
     -dir=/data -ip=127.0.0.1 -ip.bind=0.0.0.0 \
     -master.port=9333 -master.port.grpc=19333 -master.volumeSizeLimitMB=1024 \
+    -master.peers=none -master.telemetry=false \
     -volume.port=8080 -volume.port.grpc=18080 -volume.preStopSeconds=0 -volume.max=0 \
     -filer.port=8888 -filer.port.grpc=18888 \
     -s3 -s3.port=8333 -s3.port.grpc=18333 -s3.port.iceberg=0 -s3.port.lance=0 \
