@@ -23,6 +23,7 @@ from harness.records import PhaseClock
 from harness.restore import starrocks
 from harness.restore.objects import ObjectItem, upload_objects
 from harness.restore.postgres import (
+    DumpPlan,
     check_extensions,
     inspect_dump,
     restore_database,
@@ -79,13 +80,32 @@ class RestoreEngine:
             plans = [inspect_dump(db, self.fetch(a), pg) for db, a in sorted(rs.dumps.items())]
             check_extensions(plans, pg)
             result.source_versions = {p.database: p.header.server_version for p in plans}
-        for plan in plans:
+        # Databases side by side, each pg_restore with fewer jobs: most of a dump's time is
+        # one large table or index that -j cannot split, so two databases at once finish
+        # sooner than one after the other at -j 2 (measured: 0.6x at the medium scale).
+        # The largest dumps start first.
+        width = max(1, min(self.jobs, len(plans)))
+        jobs = max(1, self.jobs // width)
+
+        def one(plan: DumpPlan) -> None:
             with clock.phase("postgres", f"restore {plan.database}") as ph:
                 t0 = time.monotonic()
-                done = restore_database(plan, pg, jobs=self.jobs)
+                done = restore_database(plan, pg, jobs=jobs)
                 done.seconds = time.monotonic() - t0
                 ph.detail = f"{done.tables} tables"
                 result.databases[plan.database] = done
+
+        by_size = sorted(plans, key=lambda p: p.path.stat().st_size, reverse=True)
+        with ThreadPoolExecutor(width, thread_name_prefix="pg-restore") as pool:
+            futures = [pool.submit(one, plan) for plan in by_size]
+            try:
+                for future in futures:
+                    future.result()
+            except BaseException:
+                # The first failure ends the store: the dumps not started stay unrestored.
+                for future in futures:
+                    future.cancel()
+                raise
 
     def restore_objects(self, rs: RestoreSet, clock: PhaseClock,
                         result: RestoreResult) -> None:

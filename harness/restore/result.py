@@ -119,11 +119,14 @@ class RestoreResult:
         return not self.errors
 
     def store_seconds(self) -> dict[str, float]:
-        """Seconds spent per store (sum of its phases)."""
-        out: dict[str, float] = {}
+        """Wall seconds per store: from its first phase's start to its last phase's end
+        (a store's own phases may overlap, e.g. databases restored side by side)."""
+        spans: dict[str, tuple[float, float]] = {}
         for p in self.phases:
-            out[p.store] = out.get(p.store, 0.0) + p.seconds
-        return out
+            start = dt.datetime.fromisoformat(p.started_at).timestamp()
+            first, last = spans.get(p.store, (start, start + p.seconds))
+            spans[p.store] = (min(first, start), max(last, start + p.seconds))
+        return {store: round(last - first, 6) for store, (first, last) in spans.items()}
 
 
 

@@ -1,25 +1,35 @@
 """Restore the warehouse from its per-table snapshot (the MariaDB stand-in's dumps).
 
 The snapshot manifest records each table file's MD5 and row count, as StarRocks names every
-snapshot file by its MD5: a file whose MD5 differs is refused before loading, and after
-loading each table must hold the manifest's row count.
+snapshot file by its MD5. All table files go through one client session, each file read
+once: its MD5 is computed on the way to the client, and a file whose MD5 differs from the
+manifest fails the restore (ahead of any error the client reports on it). After loading,
+each table must hold the manifest's row count.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from harness.errors import DrillError, ToolMissing
 from harness.scratch.endpoints import WarehouseEndpoint
 from harness.tools import compression
+
+_CHUNK = 1 << 20
+# Printed by the client (batch mode, no column names) as it reaches each table's file: the
+# last one in its output names the table a failed session stopped in.
+_MARKER = "scrydon-drill-load"
 
 
 @dataclass
@@ -30,45 +40,194 @@ class WarehouseRestore:
     tables: dict[str, int] = field(default_factory=dict)  # table -> rows after restore
 
 
+@dataclass(frozen=True)
+class _TableFile:
+    database: str
+    table: str
+    path: Path
+    md5: str  # the manifest's
+    rows: int  # the manifest's
+
+
 def _md5(path: Path) -> str:
     h = hashlib.md5()  # noqa: S324 - integrity, not security
     with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
+        for chunk in iter(lambda: fh.read(_CHUNK), b""):
             h.update(chunk)
     return h.hexdigest()
 
 
-def _load(client: str, target: WarehouseEndpoint, db: str, path: Path
-          ) -> subprocess.CompletedProcess[bytes]:
-    """Pipe one snapshot file (decompressed when its suffix says so) into the client."""
-    argv = [client, "--no-defaults", "-h", target.host, "-P", str(target.port), "-u",
-            target.user, "--default-character-set=utf8mb4", db]
-    env = {"MYSQL_PWD": target.password, "PATH": "/usr/bin:/bin"}
-    if compression.split_codec(path.name)[1] is None:
-        with path.open("rb") as fh:
-            return subprocess.run(argv, stdin=fh, capture_output=True, check=False, env=env)
-    with tempfile.TemporaryFile() as err, subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err, env=env) as proc:
-        assert proc.stdin is not None
+class _HashingReader:
+    """A file's bytes as read (by a decompressor or directly), hashed on the way."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.md5 = hashlib.md5()  # noqa: S324 - integrity, not security
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.md5.update(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def __enter__(self) -> _HashingReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """The file itself is closed by its opener."""
+
+    def drain(self) -> str:
+        """Hash what was not read yet; the file's MD5."""
+        for chunk in iter(functools.partial(self.raw.read, _CHUNK), b""):
+            self.md5.update(chunk)
+        return self.md5.hexdigest()
+
+
+@functools.lru_cache(maxsize=4)
+def _sandbox_flag(client: str) -> tuple[str, ...]:
+    """``--sandbox`` where the client has it: a dump then cannot make the client run a
+    shell command or read and write local files (MariaDB clients since 10.5.25)."""
+    try:
+        out = subprocess.run([client, "--no-defaults", "--help"], capture_output=True,
+                             text=True, timeout=30, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ()
+    return ("--sandbox",) if "--sandbox" in out else ()
+
+
+def _client_argv(client: str, target: WarehouseEndpoint, db: str) -> list[str]:
+    return [client, "--no-defaults", *_sandbox_flag(client), "-h", target.host, "-P",
+            str(target.port), "-u", target.user, "--default-character-set=utf8mb4",
+            "--batch", "--skip-column-names", db]
+
+
+def _feed(stdin: IO[bytes], number: int, item: _TableFile) -> tuple[str, bool]:
+    """Send one table file (decompressed when its suffix says so) after its marker, in the
+    snapshot's database whatever the previous file chose; the file's MD5 as stored, and
+    whether the client still reads."""
+    _, codec = compression.split_codec(item.path.name)
+    with item.path.open("rb") as raw:
+        hashing = _HashingReader(raw)
         try:
-            with compression.open_decompressed(path) as reader:
-                shutil.copyfileobj(reader, proc.stdin, 1 << 20)
+            db = item.database.replace("`", "``")
+            stdin.write(f"\nUSE `{db}`;\nSELECT '{_MARKER} {number}';\n".encode())
+            with compression.decompressing_reader(hashing, codec) as reader:  # type: ignore[arg-type]
+                for chunk in iter(functools.partial(reader.read, _CHUNK), b""):
+                    stdin.write(chunk)
+            stdin.write(b"\n")
         except BrokenPipeError:
-            pass  # the client stopped reading: its exit code and stderr say why
+            return hashing.drain(), False
         except (OSError, EOFError, ValueError) as exc:
-            proc.kill()
-            raise DrillError(f"snapshot file {path.name} cannot be decompressed: {exc}",
-                             store="warehouse", path=str(path),
+            if hashing.drain() != item.md5:
+                raise _mismatch(item, hashing.md5.hexdigest()) from exc
+            raise DrillError(f"snapshot file {item.path.name} cannot be decompressed: {exc}",
+                             store="warehouse", path=str(item.path),
                              remedy="the compressed file is damaged; use the previous "
                                     "snapshot") from exc
+        return hashing.drain(), True
+
+
+def _mismatch(item: _TableFile, md5: str) -> DrillError:
+    return DrillError(f"snapshot file of table {item.database}.{item.table} does not match "
+                      f"its manifest (MD5 {md5}, manifest {item.md5})", store="warehouse",
+                      path=str(item.path), remedy="the file was altered or cut short after "
+                      "the snapshot; use the previous snapshot")
+
+
+def _load_all(client: str, target: WarehouseEndpoint, db: str, items: list[_TableFile],
+              count: Callable[[_TableFile], int]) -> dict[str, int]:
+    """Pipe every table file through one client session and count each table's rows;
+    raise on the first file that does not load or does not match its MD5.
+
+    A table is counted (by ``count``, on another connection) as soon as the client reaches
+    the next file, so the counting overlaps the loading instead of following it.
+    """
+    env = {"MYSQL_PWD": target.password, "PATH": "/usr/bin:/bin"}
+    hashed: dict[str, str] = {}
+    rows: dict[str, int] = {}
+    reached: list[int] = []
+    failures: list[BaseException] = []
+
+    def follow(stdout: IO[bytes]) -> None:
+        """Read the client's markers; count every table it has finished."""
+        for raw in stdout:
+            line = raw.decode(errors="replace").strip()
+            if not re.fullmatch(rf"{_MARKER} \d+", line):
+                continue
+            reached.append(int(line.split(" ", 1)[1]))
+            try:
+                for item in items[len(rows):reached[-1]]:
+                    rows[item.table] = count(item)
+            except BaseException as exc:  # noqa: BLE001 - raised again by the loader
+                failures.append(exc)
+
+    with tempfile.TemporaryFile() as err, subprocess.Popen(
+            _client_argv(client, target, db), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=err, env=env) as proc:
+        assert proc.stdin is not None and proc.stdout is not None
+        reader = threading.Thread(target=follow, args=(proc.stdout,), daemon=True,
+                                  name="warehouse-counts")
+        reader.start()
+        try:
+            for number, item in enumerate(items):
+                hashed[item.table], reading = _feed(proc.stdin, number, item)
+                if not reading:
+                    break
+        except BaseException:
+            proc.kill()
+            raise
         finally:
             try:
                 proc.stdin.close()
             except BrokenPipeError:
                 pass
-        code = proc.wait()
+            code = proc.wait()
+            reader.join()
         err.seek(0)
-        return subprocess.CompletedProcess(argv, code, b"", err.read())
+        stderr = err.read().decode(errors="replace")
+    if code != 0:
+        failed = items[reached[-1]] if reached else items[0]
+        md5 = hashed.get(failed.table) or _md5(failed.path)
+        if md5 != failed.md5:
+            raise _mismatch(failed, md5)
+        raise DrillError(f"loading table {db}.{failed.table} failed", store="warehouse",
+                         path=str(failed.path), detail=stderr[-2000:])
+    for item in items:
+        if hashed[item.table] != item.md5:
+            raise _mismatch(item, hashed[item.table])
+    if failures:
+        raise failures[0]
+    for item in items[len(rows):]:
+        rows[item.table] = count(item)
+    return rows
+
+
+def _table_files(manifest: dict[str, Any], manifest_path: Path, tables: set[str] | None,
+                 table_files: Mapping[str, Path] | None) -> list[_TableFile]:
+    """The files to load, in table order; a missing one fails before anything loads."""
+    db = manifest["database"]
+    out: list[_TableFile] = []
+    for table, entry in sorted(manifest["tables"].items()):
+        if tables is not None and table not in tables:
+            continue
+        if table_files is not None:
+            path = table_files.get(table) or table_files.get(f"{db}.{table}") or Path(
+                f"<no file of table {table} matches backups.warehouse_table>")
+        else:
+            path = manifest_path.parent / entry["file"]
+        if not path.is_file():
+            raise DrillError(f"snapshot file of table {db}.{table} is missing",
+                             store="warehouse", path=str(path),
+                             remedy="the snapshot is incomplete; use the previous one")
+        out.append(_TableFile(db, table, path, entry["md5"], int(entry["rows"])))
+    return out
 
 
 def restore_warehouse(manifest_path: Path, target: WarehouseEndpoint,
@@ -91,45 +250,33 @@ def restore_warehouse(manifest_path: Path, target: WarehouseEndpoint,
     if not client:
         raise ToolMissing("the mariadb client is not installed", store="warehouse",
                          remedy="apt-get install mariadb-client")
+    items = _table_files(manifest, manifest_path, tables, table_files)
+    result = WarehouseRestore(database=db)
     conn: Any = target.connect()
     try:
         with conn.cursor() as cur:
             cur.execute(f"CREATE DATABASE IF NOT EXISTS `{db}` CHARACTER SET utf8mb4")
+
+        def count(item: _TableFile) -> int:
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(f"SELECT COUNT(*) FROM `{db}`.`{item.table}`")
+                    return int(cur.fetchone()[0])
+            except Exception as exc:  # noqa: BLE001 - the driver's errors, named for the user
+                raise DrillError(f"table {db}.{item.table} cannot be counted after its file "
+                                 f"loaded: {exc}", store="warehouse", path=str(item.path),
+                                 remedy="the file does not create the table it is named "
+                                        "for in the snapshot's database; check the "
+                                        "snapshot") from exc
+
+        counted = _load_all(client, target, db, items, count) if items else {}
+        for item in items:
+            if counted[item.table] != item.rows:
+                raise DrillError(f"table {db}.{item.table} holds {counted[item.table]} rows "
+                                 f"after the restore, the snapshot recorded {item.rows}",
+                                 store="warehouse", path=str(item.path),
+                                 remedy="the snapshot file is incomplete")
+            result.tables[item.table] = counted[item.table]
     finally:
         conn.close()
-    result = WarehouseRestore(database=db)
-    for table, entry in sorted(manifest["tables"].items()):
-        if tables is not None and table not in tables:
-            continue
-        if table_files is not None:
-            path = table_files.get(table) or table_files.get(f"{db}.{table}") or Path(
-                f"<no file of table {table} matches backups.warehouse_table>")
-        else:
-            path = manifest_path.parent / entry["file"]
-        if not path.is_file():
-            raise DrillError(f"snapshot file of table {db}.{table} is missing",
-                             store="warehouse", path=str(path),
-                             remedy="the snapshot is incomplete; use the previous one")
-        md5 = _md5(path)
-        if md5 != entry["md5"]:
-            raise DrillError(f"snapshot file of table {db}.{table} does not match its manifest "
-                             f"(MD5 {md5}, manifest {entry['md5']})", store="warehouse",
-                             path=str(path), remedy="the file was altered or cut short after "
-                             "the snapshot; use the previous snapshot")
-        proc = _load(client, target, db, path)
-        if proc.returncode != 0:
-            raise DrillError(f"loading table {db}.{table} failed", store="warehouse",
-                             path=str(path), detail=proc.stderr.decode(errors="replace")[-2000:])
-        conn = target.connect()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(f"SELECT COUNT(*) FROM `{db}`.`{table}`")
-                rows = int(cur.fetchone()[0])
-        finally:
-            conn.close()
-        if rows != entry["rows"]:
-            raise DrillError(f"table {db}.{table} holds {rows} rows after the restore, the "
-                             f"snapshot recorded {entry['rows']}", store="warehouse",
-                             path=str(path), remedy="the snapshot file is incomplete")
-        result.tables[table] = rows
     return result
