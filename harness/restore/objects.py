@@ -1,6 +1,7 @@
 """Restore object storage from the bucket replica, to the same bucket names and keys.
 
-Objects are uploaded in parallel, large ones in parts (memory stays at workers x part size).
+Objects are uploaded in parallel, large ones in parts sent side by side (memory stays at
+about twice workers x part size).
 Each object's SHA-256 and MD5s are computed while it is read; the store's ETags (the MD5 of a
 single-part upload, of each part, and the parts' composite) must match, so every object is
 verified on the way in without a second read.
@@ -10,8 +11,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +51,21 @@ ObjectItem = tuple[str, str, Callable[[], Path]]
 PART_SIZE = 8 * 1024 * 1024
 
 
-def _upload(client: Any, bucket: str, key: str, local: Callable[[], Path]) -> tuple[str, int]:
+@dataclass
+class _Parts:
+    """Where the parts of large objects are sent from, and how many may be in memory.
+
+    Parts of one object go up side by side (one after the other, a 1 GiB object took 1.3x
+    as long as boto3's ten-at-a-time upload); the buffers of all parts in flight, across
+    all objects, are bounded by ``slots`` so memory stays at about slots x part size.
+    """
+
+    pool: ThreadPoolExecutor
+    slots: threading.BoundedSemaphore
+
+
+def _upload(client: Any, bucket: str, key: str, local: Callable[[], Path],
+            parts: _Parts) -> tuple[str, int]:
     path = local()
     with path.open("rb") as fh:
         if path.stat().st_size <= PART_SIZE:
@@ -58,35 +74,70 @@ def _upload(client: Any, bucket: str, key: str, local: Callable[[], Path]) -> tu
             resp = client.put_object(Bucket=bucket, Key=key, Body=data)
             _check_etag(resp, md5, bucket, key, path)
             return hashlib.sha256(data).hexdigest(), len(data)
-        return _upload_parts(client, bucket, key, fh, path)
+        return _upload_parts(client, bucket, key, fh, path, parts)
 
 
-def _upload_parts(client: Any, bucket: str, key: str, fh: Any, path: Path) -> tuple[str, int]:
-    """A multipart upload read once: each part's MD5 is checked against its ETag, the whole
-    object's against the store's composite ETag (MD5 of the parts' MD5s, "-<parts>")."""
+def _send_part(client: Any, bucket: str, key: str, upload_id: str, number: int,
+               chunk: bytes, slots: threading.BoundedSemaphore) -> dict[str, Any]:
+    try:
+        return dict(client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id,
+                                       PartNumber=number, Body=chunk))
+    finally:
+        slots.release()  # the part's buffer is no longer needed
+
+
+def _note_failure(failed: threading.Event, future: Future[dict[str, Any]]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        failed.set()
+
+
+def _upload_parts(client: Any, bucket: str, key: str, fh: Any, path: Path,
+                  parts: _Parts) -> tuple[str, int]:
+    """A multipart upload read once, its parts sent side by side: each part's MD5 is
+    checked against its ETag, the whole object's against the store's composite ETag (MD5 of
+    the parts' MD5s, "-<parts>")."""
     upload_id = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
     sha = hashlib.sha256()
     digests: list[bytes] = []
-    parts: list[dict[str, Any]] = []
+    sent: list[Future[dict[str, Any]]] = []
+    failed = threading.Event()
     size = 0
     try:
-        while chunk := fh.read(PART_SIZE):
-            number = len(parts) + 1
-            part_md5 = hashlib.md5(chunk)  # noqa: S324 - compared with the ETag
+        while True:
+            parts.slots.acquire()
+            try:
+                chunk = fh.read(PART_SIZE)
+            except BaseException:
+                parts.slots.release()
+                raise
+            if not chunk:
+                parts.slots.release()
+                break
+            digests.append(hashlib.md5(chunk).digest())  # noqa: S324 - compared with the ETag
             sha.update(chunk)
             size += len(chunk)
-            resp = client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id,
-                                      PartNumber=number, Body=chunk)
-            _check_etag(resp, part_md5.hexdigest(), bucket, key, path, part=number)
-            digests.append(part_md5.digest())
-            parts.append({"ETag": resp["ETag"], "PartNumber": number})
+            sent.append(parts.pool.submit(_send_part, client, bucket, key, upload_id,
+                                          len(sent) + 1, chunk, parts.slots))
+            sent[-1].add_done_callback(functools.partial(_note_failure, failed))
+            del chunk
+            if failed.is_set():
+                break  # a failed part fails the object: read no further
+        listed = []
+        for number, (future, digest) in enumerate(zip(sent, digests, strict=True), 1):
+            resp = future.result()
+            _check_etag(resp, digest.hex(), bucket, key, path, part=number)
+            listed.append({"ETag": resp["ETag"], "PartNumber": number})
         resp = client.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id,
-                                                MultipartUpload={"Parts": parts})
+                                                MultipartUpload={"Parts": listed})
     except BaseException:
+        for future in sent:
+            if future.cancel():  # never sent: its buffer's slot is given back here
+                parts.slots.release()
+        wait(sent)
         client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
         raise
     composite = hashlib.md5(b"".join(digests)).hexdigest()  # noqa: S324
-    _check_etag(resp, f"{composite}-{len(parts)}", bucket, key, path)
+    _check_etag(resp, f"{composite}-{len(listed)}", bucket, key, path)
     return sha.hexdigest(), size
 
 
@@ -110,8 +161,10 @@ def upload_objects(items: Sequence[ObjectItem], target: S3Endpoint, *, workers: 
     result = ObjectsRestore()
     for bucket in sorted({b for b, _, _ in chosen} - existing):
         client.create_bucket(Bucket=bucket)
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        futures = {pool.submit(_upload, client, b, k, f): (b, k) for b, k, f in chosen}
+    with ThreadPoolExecutor(max(1, workers)) as pool, ThreadPoolExecutor(
+            max(1, workers), thread_name_prefix="object-parts") as part_pool:
+        parts = _Parts(part_pool, threading.BoundedSemaphore(max(1, workers)))
+        futures = {pool.submit(_upload, client, b, k, f, parts): (b, k) for b, k, f in chosen}
         try:
             for done, (fut, (bucket, key)) in enumerate(futures.items(), 1):
                 sha, size = fut.result()

@@ -8,6 +8,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +79,64 @@ def test_a_part_changed_in_transit_fails_and_the_upload_is_aborted(tmp_path: Pat
     path = tmp_path / "big.bin"
     path.write_bytes(os.urandom(2 * PART_SIZE + 1))
     store = _LyingStore()
-    with pytest.raises(DrillError, match="part 2 of object b/k changed on its way"):
-        objects._upload(store, "b", "k", lambda: path)
+    with ThreadPoolExecutor(4) as pool:
+        parts = objects._Parts(pool, threading.BoundedSemaphore(4))
+        with pytest.raises(DrillError, match="part 2 of object b/k changed on its way"):
+            objects._upload(store, "b", "k", lambda: path, parts)
     assert store.aborted
+    assert all(parts.slots.acquire(blocking=False) for _ in range(4)), "a part's slot leaked"
+
+
+class _SlowStore(_LyingStore):
+    """A store whose part uploads take a while; it counts how many run at once."""
+
+    def __init__(self, fail_part: int = 0) -> None:
+        super().__init__()
+        self.fail_part = fail_part
+        self.running = 0
+        self.most = 0
+        self.lock = threading.Lock()
+        self.completed: list[dict[str, Any]] = []
+
+    def upload_part(self, *, PartNumber: int, Body: bytes, **_: Any) -> dict[str, str]:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            time.sleep(0.1)
+            if PartNumber == self.fail_part:
+                raise ConnectionError("the store went away")
+            return {"ETag": f'"{hashlib.md5(Body).hexdigest()}"'}  # noqa: S324
+        finally:
+            with self.lock:
+                self.running -= 1
+
+    def complete_multipart_upload(self, **kwargs: Any) -> dict[str, str]:
+        self.completed.append(kwargs["MultipartUpload"])
+        return {}
+
+
+@pytest.mark.parametrize("fail_part", [0, 2])
+def test_parts_go_up_side_by_side_within_the_memory_bound(tmp_path: Path,
+                                                          fail_part: int) -> None:
+    path = tmp_path / "big.bin"
+    path.write_bytes(os.urandom(6 * PART_SIZE + 7))
+    store = _SlowStore(fail_part)
+    with ThreadPoolExecutor(8) as pool:
+        parts = objects._Parts(pool, threading.BoundedSemaphore(3))
+        if fail_part:
+            with pytest.raises(ConnectionError):
+                objects._upload(store, "b", "k", lambda: path, parts)
+            assert store.aborted and not store.completed
+        else:
+            sha, size = objects._upload(store, "b", "k", lambda: path, parts)
+            assert size == path.stat().st_size
+            assert sha == hashlib.sha256(path.read_bytes()).hexdigest()
+            listed = store.completed[0]["Parts"]
+            assert [p["PartNumber"] for p in listed] == list(range(1, 8))
+    # Side by side, yet never more part buffers in flight than slots; none kept after.
+    assert store.most == 3
+    assert all(parts.slots.acquire(blocking=False) for _ in range(3)), "a part's slot leaked"
 
 
 def test_peak_memory_of_a_large_object_upload_is_printed(seaweed: Any, tmp_path: Path,
