@@ -8,8 +8,10 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -93,6 +95,23 @@ def list_objects(client: Any, buckets: Iterable[str]) -> dict[str, int]:
     return out
 
 
+#: Documents read at once by :func:`check_documents`.
+_READERS = 8
+
+
+def _size_and_sha256(read: Reader, doc: IndexedObject) -> tuple[int, str] | None:
+    """The size and SHA-256 of one stored document, or None when it is missing."""
+    chunks = read(doc.bucket, doc.key)
+    if chunks is None:
+        return None
+    digest = hashlib.sha256()
+    size = 0
+    for chunk in chunks:
+        digest.update(chunk)
+        size += len(chunk)
+    return size, digest.hexdigest()
+
+
 def check_documents(sample: Sequence[IndexedObject], read: Reader, *, total: int, seed: int,
                     min_documents: int) -> Outcome:
     """Download each sampled document; size and SHA-256 must match its index row."""
@@ -107,22 +126,21 @@ def check_documents(sample: Sequence[IndexedObject], read: Reader, *, total: int
     missing: list[str] = []
     mismatched: list[str] = []
     read_bytes = 0
-    for doc in sample:
-        chunks = read(doc.bucket, doc.key)
-        if chunks is None:
+    # Read side by side: one document after the other, 200 of 256 KiB took 0.7 s, most of it
+    # waiting on the store. The results keep the sample's order.
+    with ThreadPoolExecutor(_READERS, thread_name_prefix="kb-read") as pool:
+        read_all = list(pool.map(functools.partial(_size_and_sha256, read), sample))
+    for doc, stored in zip(sample, read_all, strict=True):
+        if stored is None:
             missing.append(f"{doc.id} ({doc.path})")
             continue
-        digest = hashlib.sha256()
-        size = 0
-        for chunk in chunks:
-            digest.update(chunk)
-            size += len(chunk)
+        size, sha256 = stored
         read_bytes += size
         problems = []
         if doc.size is not None and size != doc.size:
             problems.append(f"{size} bytes, indexed {doc.size}")
-        if doc.sha256 and digest.hexdigest() != doc.sha256:
-            problems.append(f"SHA-256 {digest.hexdigest()[:12]}…, indexed {doc.sha256[:12]}…")
+        if doc.sha256 and sha256 != doc.sha256:
+            problems.append(f"SHA-256 {sha256[:12]}…, indexed {doc.sha256[:12]}…")
         if problems:
             mismatched.append(f"{doc.id} ({doc.path}: {', '.join(problems)})")
     measured.update(missing=len(missing), mismatched=len(mismatched), bytes_read=read_bytes)
