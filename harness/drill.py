@@ -282,8 +282,31 @@ def restore_pitr(config: DrillConfig, source: Any, catalog: Any, provider: Scrat
                          + ", ".join(b.run or b.relpath for b in catalog.base_backups()[:3]))
     base = bases[-1]
     base_path = Path(source.fetch(base.relpath, staging))
-    wal_path = Path(source.fetch(catalog.wal_prefix, staging))
-    return provider.recover_postgres(base_path, wal_path, target)
+    return provider.recover_postgres(base_path, stage_needed_wal(source, catalog, base, staging),
+                                     target)
+
+
+def stage_needed_wal(source: Any, catalog: Any, base: Artifact, staging: Path) -> Path:
+    """A folder holding the archived WAL recovery from ``base`` can read: nothing older
+    than the base backup's start segment is fetched or copied (in a month of archive that
+    is most of it). Without a readable ``backup_label`` the whole archive is used."""
+    from harness.catalog import wal
+
+    raw = wal.base_member(source, base.relpath, "backup_label")
+    try:
+        label = wal.parse_backup_label(raw.decode("utf-8", errors="replace")) if raw else None
+    except ValueError:
+        label = None
+    if label is None:
+        return Path(source.fetch(catalog.wal_prefix, staging))
+    files = {art.name: art for art in catalog.wal_files()}
+    folder = staging / "wal-needed"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in wal.needed_for_recovery(sorted(files), label):
+        # A directory source's files are linked in place, a remote one's downloaded first.
+        local = Path(source.fetch(files[name].relpath, staging / "wal-fetched"))
+        (folder / name).symlink_to(local.resolve())
+    return folder
 
 
 @dataclass

@@ -39,6 +39,21 @@ def archived_segment(name: str) -> tuple[str, str | None] | None:
     return (m.group(1), codec) if m else None
 
 
+def needed_for_recovery(names: Iterable[str], label: BackupLabel) -> list[str]:
+    """Which archived files recovery from the base backup ``label`` describes can read:
+    every segment of its timeline or a later one from its start segment on, and every
+    other file (``.history``, ``.backup``, ``.partial``); older segments are left out."""
+    start_tl = int(label.start_file[:8], 16)
+    start_no = int(label.start_file[8:], 16)  # log and segment together keep their order
+    out = []
+    for name in names:
+        found = archived_segment(name)
+        if found and (int(found[0][:8], 16) < start_tl or int(found[0][8:], 16) < start_no):
+            continue
+        out.append(name)
+    return out
+
+
 def is_segment(name: str) -> bool:
     """True for a WAL segment file name (not ``.backup``, ``.history`` or ``.partial``)."""
     return bool(SEGMENT_NAME.match(name))

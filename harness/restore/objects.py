@@ -1,7 +1,7 @@
 """Restore object storage from the bucket replica, to the same bucket names and keys.
 
 Objects are uploaded in parallel, large ones in parts sent side by side (memory stays at
-about twice workers x part size).
+about 1.5 x workers x part size).
 Each object's SHA-256 and MD5s are computed while it is read; the store's ETags (the MD5 of a
 single-part upload, of each part, and the parts' composite) must match, so every object is
 verified on the way in without a second read.
@@ -55,9 +55,9 @@ PART_SIZE = 8 * 1024 * 1024
 class _Parts:
     """Where the parts of large objects are sent from, and how many may be in memory.
 
-    Parts of one object go up side by side (one after the other, a 1 GiB object took 1.3x
-    as long as boto3's ten-at-a-time upload); the buffers of all parts in flight, across
-    all objects, are bounded by ``slots`` so memory stays at about slots x part size.
+    Parts of one object go up side by side, each hashed (MD5) by the thread that sends it;
+    the buffers of all parts in flight, across all objects, are bounded by ``slots`` so
+    memory stays at about slots x part size.
     """
 
     pool: ThreadPoolExecutor
@@ -78,15 +78,19 @@ def _upload(client: Any, bucket: str, key: str, local: Callable[[], Path],
 
 
 def _send_part(client: Any, bucket: str, key: str, upload_id: str, number: int,
-               chunk: bytes, slots: threading.BoundedSemaphore) -> dict[str, Any]:
+               chunk: bytes, slots: threading.BoundedSemaphore) -> tuple[str, bytes]:
+    """Upload one part; the store's ETag for it and the part's MD5 (computed here, so the
+    MD5s of one object's parts are computed side by side, not in its reading thread)."""
     try:
-        return dict(client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id,
-                                       PartNumber=number, Body=chunk))
+        md5 = hashlib.md5(chunk).digest()  # noqa: S324 - compared with the ETag
+        resp = client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id,
+                                  PartNumber=number, Body=chunk)
+        return str(resp.get("ETag", "")), md5
     finally:
         slots.release()  # the part's buffer is no longer needed
 
 
-def _note_failure(failed: threading.Event, future: Future[dict[str, Any]]) -> None:
+def _note_failure(failed: threading.Event, future: Future[tuple[str, bytes]]) -> None:
     if not future.cancelled() and future.exception() is not None:
         failed.set()
 
@@ -99,7 +103,7 @@ def _upload_parts(client: Any, bucket: str, key: str, fh: Any, path: Path,
     upload_id = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
     sha = hashlib.sha256()
     digests: list[bytes] = []
-    sent: list[Future[dict[str, Any]]] = []
+    sent: list[Future[tuple[str, bytes]]] = []
     failed = threading.Event()
     size = 0
     try:
@@ -113,7 +117,6 @@ def _upload_parts(client: Any, bucket: str, key: str, fh: Any, path: Path,
             if not chunk:
                 parts.slots.release()
                 break
-            digests.append(hashlib.md5(chunk).digest())  # noqa: S324 - compared with the ETag
             sha.update(chunk)
             size += len(chunk)
             sent.append(parts.pool.submit(_send_part, client, bucket, key, upload_id,
@@ -123,10 +126,11 @@ def _upload_parts(client: Any, bucket: str, key: str, fh: Any, path: Path,
             if failed.is_set():
                 break  # a failed part fails the object: read no further
         listed = []
-        for number, (future, digest) in enumerate(zip(sent, digests, strict=True), 1):
-            resp = future.result()
-            _check_etag(resp, digest.hex(), bucket, key, path, part=number)
-            listed.append({"ETag": resp["ETag"], "PartNumber": number})
+        for number, future in enumerate(sent, 1):
+            etag, digest = future.result()
+            _check_etag({"ETag": etag}, digest.hex(), bucket, key, path, part=number)
+            digests.append(digest)
+            listed.append({"ETag": etag, "PartNumber": number})
         resp = client.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id,
                                                 MultipartUpload={"Parts": listed})
     except BaseException:
@@ -163,7 +167,9 @@ def upload_objects(items: Sequence[ObjectItem], target: S3Endpoint, *, workers: 
         client.create_bucket(Bucket=bucket)
     with ThreadPoolExecutor(max(1, workers)) as pool, ThreadPoolExecutor(
             max(1, workers), thread_name_prefix="object-parts") as part_pool:
-        parts = _Parts(part_pool, threading.BoundedSemaphore(max(1, workers)))
+        # Half the workers' worth of part buffers: on one machine parts are bound by the
+        # hashing more than by the wire, and each slot is a part held in memory.
+        parts = _Parts(part_pool, threading.BoundedSemaphore(max(2, workers // 2)))
         futures = {pool.submit(_upload, client, b, k, f, parts): (b, k) for b, k, f in chosen}
         try:
             for done, (fut, (bucket, key)) in enumerate(futures.items(), 1):

@@ -7,12 +7,19 @@ import datetime as dt
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
 from fixtures.backup.producer import BackupProducer, archive_settings, prepare_wal_dir
 from fixtures.reference.model import Settings
+from harness.catalog.wal import (
+    BackupLabel,
+    base_member,
+    needed_for_recovery,
+    parse_backup_label,
+)
 from harness.config import resolve
 from harness.errors import RestoreError
 from harness.scratch.local import LocalProvider
@@ -88,7 +95,8 @@ def test_pitr_to_t_holds_events_up_to_t_and_none_after(pitr_source, run_root, me
         assert got == [e for e, t in events if t <= target]
         assert got and len(got) < len(events)
         assert proof.promoted and "recovery stopping before commit" in proof.stopped
-        measure(f"PITR to {target.isoformat()}: {len(got)} of {len(events)} events; {proof.stopped}")
+        measure(f"PITR to {target.isoformat()}: {len(got)} of {len(events)} events; "
+                f"{proof.stopped}")
     assert sorted(p.stat().st_mtime_ns for p in pitr_source["wal"].iterdir()) == sha_before
 
 
@@ -112,6 +120,17 @@ def test_missing_segment_stops_recovery_short(pitr_source, run_root, tmp_path) -
     assert "ends before the recovery target" in str(err.value)
 
 
+def pitr_label(source: Any, catalog: Any, cfg: Any) -> BackupLabel:
+    """The backup_label of the base backup a PITR to ``drill.pitr_target`` starts from."""
+    from harness.drill import parse_pitr_target
+
+    target = parse_pitr_target(cfg.drill.pitr_target)
+    base = [b for b in catalog.base_backups() if b.taken_at and b.taken_at <= target][-1]
+    raw = base_member(source, base.relpath, "backup_label")
+    assert raw is not None
+    return parse_backup_label(raw.decode())
+
+
 def test_pitr_from_the_catalogue_reproduces_a_backup_run(reference, run_root, measure) -> None:
     """PITR to the moment backup run 2 completed equals that run's source fingerprint."""
     from fixtures.fingerprint import postgres_fingerprint
@@ -123,10 +142,19 @@ def test_pitr_from_the_catalogue_reproduces_a_backup_run(reference, run_root, me
                                          "drill": {"pitr_target": run2["server_time"]}})
     source, catalog = open_catalog(cfg)
     with recovery(run_root, cfg) as provider:
-        endpoint, proof = restore_pitr(cfg, source, catalog, provider,
-                                       provider.run.subdir("staging"))
+        staging = provider.run.subdir("staging")
+        t0 = time.monotonic()
+        endpoint, proof = restore_pitr(cfg, source, catalog, provider, staging)
+        seconds = time.monotonic() - t0
         expected = reference.fingerprint(run2["stamp"])["postgres"]
         got = {db: postgres_fingerprint(endpoint.conninfo(db)) for db in expected}
         assert got == expected
-        measure(f"PITR of the reference to run 2's completion: all five databases equal the "
-                f"source fingerprint; {proof.last_transaction}")
+        # Only what recovery from the chosen base backup can read was staged.
+        archive = sorted(a.name for a in catalog.wal_files())
+        staged = sorted(p.name for p in (staging / "wal-needed").iterdir())
+        label = pitr_label(source, catalog, cfg)
+        assert staged == needed_for_recovery(archive, label)
+        assert 0 < len(staged) < len(archive)
+        measure(f"PITR of the reference to run 2's completion in {seconds:.1f} s: all five "
+                f"databases equal the source fingerprint; {proof.last_transaction}; WAL "
+                f"staged: {len(staged)} of the archive's {len(archive)} files")
