@@ -170,15 +170,19 @@ def upload_objects(items: Sequence[ObjectItem], target: S3Endpoint, *, workers: 
         # Half the workers' worth of part buffers: on one machine parts are bound by the
         # hashing more than by the wire, and each slot is a part held in memory.
         parts = _Parts(part_pool, threading.BoundedSemaphore(max(2, workers // 2)))
-        futures = {pool.submit(_upload, client, b, k, f, parts): (b, k) for b, k, f in chosen}
+        futures: dict[Future[tuple[str, int]], tuple[str, str]] = {}
         try:
-            for done, (fut, (bucket, key)) in enumerate(futures.items(), 1):
-                sha, size = fut.result()
-                result.hashes[f"{bucket}/{key}"] = sha
-                result.bytes += size
-                result.buckets[bucket] = result.buckets.get(bucket, 0) + 1
-                progress.transfer("objects: upload", done, len(futures),
-                                  moved_bytes=result.bytes)
+            for batch in _first_of_each_bucket(chosen):
+                submitted = {pool.submit(_upload, client, b, k, f, parts): (b, k)
+                             for b, k, f in batch}
+                futures.update(submitted)
+                for fut, (bucket, key) in submitted.items():
+                    sha, size = fut.result()
+                    result.hashes[f"{bucket}/{key}"] = sha
+                    result.bytes += size
+                    result.buckets[bucket] = result.buckets.get(bucket, 0) + 1
+                    progress.transfer("objects: upload", len(result.hashes), len(chosen),
+                                      moved_bytes=result.bytes)
         except BaseException:
             # The first failure decides the store's outcome: the queued uploads would only
             # fail the same way, each after its retries.
@@ -186,6 +190,22 @@ def upload_objects(items: Sequence[ObjectItem], target: S3Endpoint, *, workers: 
                 pending.cancel()
             raise
     return result
+
+
+def _first_of_each_bucket(items: Sequence[ObjectItem]) -> list[list[ObjectItem]]:
+    """The first object of every bucket, then all the others.
+
+    A store may make room for a new bucket on its first write (SeaweedFS grows volumes for
+    it); writes racing that first one can wait for a retry (measured: 1 s, for the second of
+    two notebooks), so each bucket gets one write of its own before the crowd.
+    """
+    seen: set[str] = set()
+    firsts: list[ObjectItem] = []
+    rest: list[ObjectItem] = []
+    for item in items:
+        (rest if item[0] in seen else firsts).append(item)
+        seen.add(item[0])
+    return [firsts, rest]
 
 
 def restore_objects(replica_root: Path, target: S3Endpoint, *, workers: int = 8,

@@ -168,3 +168,12 @@ def test_peak_memory_of_a_large_object_upload_is_printed(seaweed: Any, tmp_path:
     before, after = json.loads(out.stdout)
     measure(f"uploading one 256 MiB object: peak RSS {after / 1024:.0f} MiB "
             f"(process before the upload {before / 1024:.0f} MiB)")
+
+
+def test_each_bucket_gets_its_first_write_before_the_crowd() -> None:
+    local = (lambda: Path("/nonexistent"))
+    items = [("kb", "a", local), ("kb", "b", local), ("nb", "x", local), ("kb", "c", local),
+             ("nb", "y", local), ("logs", "z", local)]
+    firsts, rest = objects._first_of_each_bucket(items)
+    assert [(b, k) for b, k, _ in firsts] == [("kb", "a"), ("nb", "x"), ("logs", "z")]
+    assert [(b, k) for b, k, _ in rest] == [("kb", "b"), ("kb", "c"), ("nb", "y")]
