@@ -280,8 +280,8 @@ def test_the_object_store_grows_past_its_volume_slots(run_root: Path, slots: str
 
 def test_the_scratch_object_store_leads_alone_and_reports_to_nobody(run_root: Path,
                                                                      measure) -> None:
-    """A single master that waits for peers before it leads made one start in three take
-    5 s longer; SeaweedFS also reports statistics to its vendor once it holds 10 GiB. The
+    """A single master that waits for peers before it leads made some starts take 5 s
+    longer; SeaweedFS also reports statistics to its vendor once it holds 10 GiB. The
     scratch store must lead at once and have telemetry off."""
     seaweed = servers.LocalSeaweed(Run.create(run_root))
     try:
