@@ -506,7 +506,9 @@ class EvidenceCollector:
             failed = True
             print(f"\nscrydon-drill: writing the evidence failed: {type(exc).__name__}: {exc}",
                   file=sys.stderr)
-        if self.states:
+        # An interruption before any check was collected (Ctrl-C or SIGTERM while pytest
+        # starts) is still an interrupted drill, exit 130, not pytest's own 2.
+        if self.states or int(exitstatus) == pytest.ExitCode.INTERRUPTED:
             hints = {s.id: s.exit_hint for s in self.states if s.exit_hint is not None}
             session.exitstatus = drill_exit_code(self.record, hints, int(exitstatus))
             self.exit_code = int(session.exitstatus)
