@@ -201,12 +201,17 @@ def cmd_drill(args: argparse.Namespace) -> int:
     """Run the drill suites (pytest) against the configured backups."""
     import pytest
 
-    from harness.signals import teardown_on_signals
+    from harness.signals import interrupted, teardown_on_signals
 
     # For the whole run, not only while scratch servers live: a SIGTERM during the posture
     # checks or while evidence is written must unwind too (and be recorded as interrupted).
     with teardown_on_signals():
-        return int(pytest.main(drill_pytest_args(args)))
+        code = int(pytest.main(drill_pytest_args(args)))
+        # Interrupted while pytest was still starting (before its session began, so before
+        # the drill's exit code was made): pytest says 2, which a drill means otherwise.
+        if interrupted() and code == pytest.ExitCode.INTERRUPTED:
+            return EXIT_INTERRUPTED
+        return code
 
 
 def _with_pitr(cfg: DrillConfig, target: str) -> DrillConfig:

@@ -17,15 +17,31 @@ class TerminationRequested(KeyboardInterrupt):
     """Raised in the main thread when SIGTERM or SIGHUP arrives."""
 
 
+# The signals received inside the current teardown_on_signals block: whoever catches the
+# KeyboardInterrupt (pytest does, at any moment of its start) may lose it, this does not.
+_received: list[int] = []
+
+
 def _raise(signum: int, frame: FrameType | None) -> None:
+    _received.append(signum)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
     raise TerminationRequested(f"received {signal.Signals(signum).name}")
+
+
+def interrupted() -> bool:
+    """True when SIGINT, SIGTERM or SIGHUP arrived inside the current block."""
+    return bool(_received)
 
 
 @contextlib.contextmanager
 def teardown_on_signals() -> Iterator[None]:
-    """Within the block, SIGTERM and SIGHUP raise :class:`TerminationRequested`."""
+    """Within the block, SIGTERM and SIGHUP raise :class:`TerminationRequested` and SIGINT
+    :class:`KeyboardInterrupt`, each remembered (see :func:`interrupted`)."""
     previous = {}
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    if signal.getsignal(signal.SIGTERM) is not _raise:  # the outermost block starts afresh
+        _received.clear()
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         try:
             previous[sig] = signal.signal(sig, _raise)
         except ValueError:  # not in the main thread: leave handlers alone
