@@ -292,11 +292,7 @@ def stage_needed_wal(source: Any, catalog: Any, base: Artifact, staging: Path) -
     is most of it). Without a readable ``backup_label`` the whole archive is used."""
     from harness.catalog import wal
 
-    raw = wal.base_member(source, base.relpath, "backup_label")
-    try:
-        label = wal.parse_backup_label(raw.decode("utf-8", errors="replace")) if raw else None
-    except ValueError:
-        label = None
+    label = wal.read_backup_label(source, base.relpath)
     if label is None:
         return Path(source.fetch(catalog.wal_prefix, staging))
     files = {art.name: art for art in catalog.wal_files()}

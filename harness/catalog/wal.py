@@ -159,6 +159,18 @@ def base_member(source: Any, base_relpath: str, member: str) -> bytes | None:
     return None
 
 
+def read_backup_label(source: Any, base_relpath: str) -> BackupLabel | None:
+    """The ``backup_label`` of a base backup in ``source``; None when it is absent or
+    cannot be parsed."""
+    raw = base_member(source, base_relpath, "backup_label")
+    if raw is None:
+        return None
+    try:
+        return parse_backup_label(raw.decode("utf-8", errors="replace"))
+    except ValueError:
+        return None
+
+
 def infer_segment_size(sizes: Iterable[int]) -> int | None:
     """The segment size the archive's files show (their most common size), if plausible."""
     common = Counter(s for s in sizes if valid_segment_size(s)).most_common(1)
