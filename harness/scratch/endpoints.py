@@ -60,6 +60,13 @@ class S3Endpoint:
                          secret_key=self.secret_key, region=self.region, connect_timeout=5,
                          read_timeout=60)
 
+    def upload_client(self) -> object:
+        """A client for uploads that carry their own SHA-256 checksums (see
+        :func:`harness.tools.s3.s3_client`)."""
+        return s3_client(endpoint=self.url, access_key=self.access_key,
+                         secret_key=self.secret_key, region=self.region, connect_timeout=5,
+                         read_timeout=60, own_checksums=True)
+
 
 @dataclass(frozen=True)
 class WarehouseEndpoint:

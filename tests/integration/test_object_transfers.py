@@ -1,15 +1,19 @@
 """Object restore at sizes past one part: large objects go up in parts, read once, each part
-and the whole checked against the store's ETags, memory bounded by workers x part size."""
+and the whole checked by the store against their SHA-256 checksums (or, for a store that
+answers none, against its ETags), memory bounded by workers x part size."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import json
 import os
 import subprocess
 import sys
 import threading
 import time
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -51,12 +55,88 @@ def test_large_and_small_objects_restore_byte_for_byte(seaweed: Any, tmp_path: P
         local = (replica / "scrydon-kb" / key).read_bytes()
         assert body == local
         assert done.hashes[f"scrydon-kb/{key}"] == hashlib.sha256(local).hexdigest()
-    head = client.head_object(Bucket="scrydon-kb", Key="org/big.bin")
+    head = client.head_object(Bucket="scrydon-kb", Key="org/big.bin", ChecksumMode="ENABLED")
     assert head["ETag"].strip('"').endswith("-3"), "the big object did not go up in parts"
+    # The store kept the composite of the parts' CRC32s: the checksums reached it.
+    parts = [(replica / "scrydon-kb/org/big.bin").read_bytes()[i:i + PART_SIZE]
+             for i in range(0, sizes["org/big.bin"], PART_SIZE)]
+    assert head.get("ChecksumCRC32", "").split("-")[0] == _crc(b"".join(
+        zlib.crc32(p).to_bytes(4, "big") for p in parts))
+
+
+def _crc(data: bytes) -> str:
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+
+
+def _sha(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def _sent_headers(client: Any) -> list[dict[str, str]]:
+    """The headers of every request the client sends from now on."""
+    seen: list[dict[str, str]] = []
+    client.meta.events.register(
+        "before-send.s3", lambda request, **_: seen.append(
+            {k.lower(): v.decode() if isinstance(v, bytes) else str(v)
+             for k, v in request.headers.items()}))
+    return seen
+
+
+def test_bodies_carry_their_sha256_and_are_hashed_nowhere_else(seaweed: Any,
+                                                                tmp_path: Path) -> None:
+    """A single-part object goes up with its SHA-256, each part of a large one with its
+    CRC32, for the store to verify; the client adds no checksum and no payload hash of its
+    own (over plain HTTP it would hash every body twice more)."""
+    client: Any = seaweed.endpoint.upload_client()
+    seen = _sent_headers(client)
+    client.create_bucket(Bucket="scrydon-kb")
+    small = tmp_path / "small.bin"
+    small.write_bytes(os.urandom(1000))
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(PART_SIZE + 10))
+    with ThreadPoolExecutor(2) as pool:
+        parts = objects._Parts(pool, threading.BoundedSemaphore(2))
+        objects._upload(client, "scrydon-kb", "small", lambda: small, parts)
+        objects._upload(client, "scrydon-kb", "big", lambda: big, parts)
+    checksums = sorted(f"{k}={v}" for h in seen for k, v in h.items()
+                       if k.startswith("x-amz-checksum-") and k != "x-amz-checksum-algorithm")
+    assert checksums == sorted([f"x-amz-checksum-sha256={_sha(small.read_bytes())}",
+                                f"x-amz-checksum-crc32={_crc(big.read_bytes()[:PART_SIZE])}",
+                                f"x-amz-checksum-crc32={_crc(big.read_bytes()[PART_SIZE:])}"])
+    for h in seen:
+        if any(k.startswith("x-amz-checksum-") for k in h):
+            assert h["x-amz-content-sha256"] == "UNSIGNED-PAYLOAD", h
+            assert "x-amz-checksum-" in h["authorization"], "the checksum is not signed"
+
+
+@pytest.mark.parametrize("size", [1000, PART_SIZE + 10], ids=["single", "multipart"])
+def test_a_body_changed_on_the_wire_is_refused_by_the_store_and_named(
+        seaweed: Any, tmp_path: Path, size: int) -> None:
+    """A real store, a body altered after its checksum was computed (one byte flipped just
+    before it is sent): the store refuses it, the restore fails naming the object, nothing
+    is left under the key."""
+    client: Any = seaweed.endpoint.upload_client()
+    client.create_bucket(Bucket="scrydon-kb")
+
+    def flip(request: Any, **_: Any) -> None:
+        body = request.body.getvalue()  # botocore sends bytes bodies from a BytesIO
+        request.body = io.BytesIO(body[:50] + bytes([body[50] ^ 1]) + body[51:])
+
+    client.meta.events.register("before-send.s3.PutObject", flip)
+    client.meta.events.register("before-send.s3.UploadPart", flip)
+    path = tmp_path / "obj.bin"
+    path.write_bytes(os.urandom(size))
+    with ThreadPoolExecutor(2) as pool:
+        parts = objects._Parts(pool, threading.BoundedSemaphore(2))
+        with pytest.raises(DrillError, match="scrydon-kb/obj changed on its way.*refused"):
+            objects._upload(client, "scrydon-kb", "obj", lambda: path, parts)
+    listed = client.list_objects_v2(Bucket="scrydon-kb").get("Contents", [])
+    assert listed == []
 
 
 class _LyingStore:
-    """A client whose store answers a wrong ETag for part 2 (data changed in transit)."""
+    """A client whose store answers no checksums, only ETags, and a wrong one for part 2
+    (data changed in transit)."""
 
     def __init__(self) -> None:
         self.aborted = False
@@ -85,6 +165,52 @@ def test_a_part_changed_in_transit_fails_and_the_upload_is_aborted(tmp_path: Pat
             objects._upload(store, "b", "k", lambda: path, parts)
     assert store.aborted
     assert all(parts.slots.acquire(blocking=False) for _ in range(4)), "a part's slot leaked"
+
+
+class _WrongChecksumStore(_LyingStore):
+    """A store that answers checksums: the right one for every body but the one ``wrong``
+    names (part 2, the composite, or a single-part object)."""
+
+    def __init__(self, wrong: str = "part") -> None:
+        super().__init__()
+        self.wrong = wrong
+
+    def upload_part(self, *, PartNumber: int, Body: bytes, **_: Any) -> dict[str, str]:
+        bad = PartNumber == 2 and self.wrong == "part"
+        return {"ETag": '"whatever"', "ChecksumCRC32": _crc(Body + (b"x" if bad else b""))}
+
+    def complete_multipart_upload(self, **kwargs: Any) -> dict[str, str]:
+        crcs = [base64.b64decode(p["ChecksumCRC32"]) for p in kwargs["MultipartUpload"]["Parts"]]
+        if self.wrong == "composite":
+            crcs.reverse()
+        return {"ChecksumCRC32": f"{_crc(b''.join(crcs))}-{len(crcs)}"}
+
+    def put_object(self, *, Body: bytes, **_: Any) -> dict[str, str]:
+        return {"ETag": '"whatever"',
+                "ChecksumSHA256": _sha(Body + (b"x" if self.wrong == "single" else b""))}
+
+
+@pytest.mark.parametrize("wrong,size,message", [
+    ("part", 3 * PART_SIZE, "part 2 of object b/k changed on its way .*CRC32"),
+    ("composite", 3 * PART_SIZE, "object b/k changed on its way .*composite CRC32"),
+    ("single", 100, "object b/k changed on its way .*SHA-256"),
+    ("none", 3 * PART_SIZE, ""),
+    ("none", 100, ""),
+])
+def test_a_checksum_the_store_answers_must_be_the_bodys(tmp_path: Path, wrong: str, size: int,
+                                                        message: str) -> None:
+    path = tmp_path / "obj.bin"
+    path.write_bytes(os.urandom(size))
+    store = _WrongChecksumStore(wrong)
+    with ThreadPoolExecutor(4) as pool:
+        parts = objects._Parts(pool, threading.BoundedSemaphore(4))
+        if message:
+            with pytest.raises(DrillError, match=message):
+                objects._upload(store, "b", "k", lambda: path, parts)
+        else:  # the same store telling the truth: accepted
+            sha, _ = objects._upload(store, "b", "k", lambda: path, parts)
+            assert sha == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert store.aborted == (wrong == "part")
 
 
 class _SlowStore(_LyingStore):
