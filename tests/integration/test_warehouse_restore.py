@@ -1,5 +1,6 @@
-"""The stand-in warehouse restore on a real MariaDB: one client session for every table file,
-MD5 on the way, the failing table named, row counts while loading, a sandboxed client."""
+"""The stand-in warehouse restore on a real MariaDB: the table files shared out between
+side-by-side client sessions, MD5 on the way, the failing table named and the other sessions
+stopped, row counts while loading, a sandboxed client."""
 
 from __future__ import annotations
 
@@ -83,18 +84,31 @@ def tables_in(target: WarehouseEndpoint, db: str = DB) -> set[str]:
     return names
 
 
-def test_every_table_loads_in_one_session_and_is_counted(target, tmp_path: Path,
-                                                         monkeypatch) -> None:
-    sessions: list[list[str]] = []
+@pytest.mark.parametrize("sessions", [1, 2, 5])
+def test_every_table_loads_through_the_sessions_and_is_counted(target, tmp_path: Path,
+                                                              monkeypatch, sessions: int) -> None:
+    started: list[list[str]] = []
     real = warehouse._client_argv
     monkeypatch.setattr(warehouse, "_client_argv",
-                        lambda *a: sessions.append(real(*a)) or sessions[-1])
+                        lambda *a: started.append(real(*a)) or started[-1])
     manifest = snapshot(tmp_path / "snap", {"a": table_sql("a", 3), "b": table_sql("b", 0),
                                            "c": table_sql("c", 500)}, gzipped=("c",))
-    done = restore_warehouse(manifest, target)
+    done = restore_warehouse(manifest, target, sessions=sessions)
     assert done.tables == {"a": 3, "b": 0, "c": 500}
     assert tables_in(target) == {"a", "b", "c"}
-    assert len(sessions) == 1
+    assert len(started) == min(sessions, 3)  # never more sessions than files
+
+
+def test_the_files_are_shared_out_by_size(tmp_path: Path) -> None:
+    sizes = {"a": 10, "b": 700, "c": 300, "d": 300, "e": 90}
+    items = []
+    for name, size in sizes.items():
+        (tmp_path / name).write_bytes(b"x" * size)
+        items.append(warehouse._TableFile(DB, name, tmp_path / name, "", 0))
+    groups = [[i.table for i in g] for g in warehouse._share(items, 2)]
+    # b alone weighs as much as c+d: largest first, each to the lighter group.
+    assert groups == [["b"], ["a", "c", "d", "e"]]
+    assert [[i.table for i in g] for g in warehouse._share(items, 1)] == [list("abcde")]
 
 
 def test_a_table_that_does_not_load_is_named_and_nothing_after_it_loads(target,
@@ -103,10 +117,24 @@ def test_a_table_that_does_not_load_is_named_and_nothing_after_it_loads(target,
     manifest = snapshot(tmp_path / "snap", {"a": table_sql("a", 2), "b": broken,
                                            "c": table_sql("c", 2000)})
     with pytest.raises(DrillError) as err:
-        restore_warehouse(manifest, target)
+        restore_warehouse(manifest, target, sessions=1)
     assert f"loading table {DB}.b failed" in str(err.value)
     assert err.value.path.endswith("b.sql") and "ERROR" in (err.value.detail or "")
     assert "c" not in tables_in(target)
+
+
+def test_a_failing_session_stops_the_others_before_their_next_file(target,
+                                                                  tmp_path: Path) -> None:
+    """One session meets a broken file first thing; the other, with 40 tables to load, stops
+    before its next file instead of loading them all, and the error is the broken one's."""
+    tables = {f"t{i:02d}": table_sql(f"t{i:02d}", 3000) for i in range(40)}
+    big_broken = table_sql("a_broken", 120_000).replace("INSERT INTO", "INSERT INTOO", 1)
+    manifest = snapshot(tmp_path / "snap", {"a_broken": big_broken, **tables},
+                        rows={"a_broken": 120_000})
+    with pytest.raises(DrillError, match=rf"loading table {DB}\.a_broken failed"):
+        restore_warehouse(manifest, target, sessions=2)
+    loaded = tables_in(target) - {"a_broken"}
+    assert len(loaded) < 40, "the other session went on to the end"
 
 
 def test_an_altered_file_is_refused_by_md5_even_when_it_loads(target, tmp_path: Path) -> None:
