@@ -38,3 +38,18 @@ def test_a_single_scale_has_no_step_and_the_table_shows_the_steps() -> None:
                  seconds_per_gb={"drill_whole": 1}, peak_rss_mib=100)
     text = table({"scales": results, "marginal_seconds_per_gb": marginal_seconds_per_gb(results)})
     assert "| small → medium | 1.5 | 20.0 / 20.0 | 20.0 / 20.0 |" in text
+
+
+def test_a_cached_reference_is_reused_only_for_the_same_definition_of_its_scale() -> None:
+    import dataclasses
+
+    from fixtures.bench.run import _same_scale
+    from fixtures.reference.model import get_scale
+
+    today = dataclasses.asdict(get_scale("medium"))
+    assert _same_scale(today, "medium")
+    older = {k: v for k, v in today.items() if k not in ("big_docs", "big_doc_bytes")}
+    assert _same_scale(older, "medium")  # recorded before those fields existed: defaults
+    assert not _same_scale({**today, "orgs": today["orgs"] * 4}, "medium")
+    assert not _same_scale({**today, "retired_field": 1}, "medium")
+    assert not _same_scale(None, "medium")
