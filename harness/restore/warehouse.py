@@ -234,10 +234,11 @@ def _share(items: list[_TableFile], sessions: int) -> list[list[_TableFile]]:
     to the group with the fewest), every group in table order."""
     groups: list[list[_TableFile]] = [[] for _ in range(max(1, min(sessions, len(items))))]
     loads = [0] * len(groups)
-    for item in sorted(items, key=lambda i: (-i.path.stat().st_size, i.table)):
+    sizes = {item.table: item.path.stat().st_size for item in items}
+    for item in sorted(items, key=lambda i: (-sizes[i.table], i.table)):
         lightest = loads.index(min(loads))
         groups[lightest].append(item)
-        loads[lightest] += item.path.stat().st_size
+        loads[lightest] += sizes[item.table]
     return [sorted(g, key=lambda i: i.table) for g in groups if g]
 
 
