@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import signal
 import subprocess
 import threading
 import time
@@ -19,7 +17,7 @@ from harness.errors import ScratchError, ServerStartError
 from harness.scratch.base import SCRATCH_STORES, ScratchProvider, SweepReport
 from harness.scratch.endpoints import Endpoints, PostgresEndpoint
 from harness.scratch.ports import free_port
-from harness.scratch.procinfo import group_members, is_alive, process_group, processes_owned_by
+from harness.scratch.reap import owned_processes, terminate
 from harness.scratch.run import Run
 from harness.scratch.servers import (
     TMP_SOCKETS_FILE,
@@ -271,30 +269,8 @@ class LocalProvider(ScratchProvider):
         """Kill the processes that carry a dead run's mark in their environment (and the
         members of process groups such a process leads); remove the sockets SeaweedFS
         left in /tmp, which the run folder records."""
-        victims = processes_owned_by(set(dead_runs))
-        for pid, rid in list(victims.items()):
-            if process_group(pid) == pid:
-                for member in group_members(pid):
-                    victims.setdefault(member, rid)
-        for pid in victims:
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + _SWEEP_GRACE
-        while time.monotonic() < deadline and any(is_alive(p) for p in victims):
-            time.sleep(0.1)
-        for pid in victims:
-            if is_alive(pid):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        for pid in victims:  # reap our own children among them (zombies linger otherwise)
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
+        victims = owned_processes(set(dead_runs))
+        terminate(victims, grace=_SWEEP_GRACE)
         report.killed.update(victims)
         for rid, directory in dead_runs.items():
             for listing in directory.glob(f"*/{TMP_SOCKETS_FILE}"):

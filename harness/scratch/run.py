@@ -37,6 +37,11 @@ def new_run_id(now: dt.datetime | None = None) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
+def run_directory(root: str | os.PathLike[str] | None, run_id: str) -> Path:
+    """The folder of run ``run_id`` under ``root`` (the default root when None)."""
+    return (Path(root) if root else default_root()) / run_id
+
+
 @dataclass
 class Run:
     """One drill run's identity and directory."""
@@ -47,18 +52,22 @@ class Run:
 
     @classmethod
     def create(cls, root: str | os.PathLike[str] | None = None, run_id: str | None = None) -> Run:
-        """Create the run directory and its marker under ``root``."""
-        base = Path(root) if root else default_root()
+        """Create the run directory and its marker under ``root``; interrupted half-way, it
+        removes what it made."""
+        directory = run_directory(root, run_id or new_run_id())
+        base = directory.parent
         if not base.exists():
             base.mkdir(parents=True)
             # Servers run as an unprivileged user: they must be able to traverse this folder.
             os.chmod(base, 0o755)
-        rid = run_id or new_run_id()
-        directory = base / rid
         directory.mkdir(mode=0o711)
-        os.chmod(directory, 0o711)
-        run = cls(run_id=rid, directory=directory)
-        run.write_marker()
+        try:
+            os.chmod(directory, 0o711)
+            run = cls(run_id=directory.name, directory=directory)
+            run.write_marker()
+        except BaseException:
+            remove_run_directory(directory)
+            raise
         return run
 
     def marker(self) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from harness.records import OWNER_ENV
 from harness.scratch.endpoints import PostgresEndpoint, S3Endpoint, WarehouseEndpoint
 from harness.scratch.ports import distinct_free_ports, free_port
 from harness.scratch.process import ServerProcess
+from harness.scratch.reap import kill_process_tree
 from harness.scratch.run import Run
 from harness.scratch.tempdirs import system_tmp
 from harness.tools.binaries import WEED_SCRATCH_FLAGS, find_mariadbd, find_weed
@@ -120,12 +121,25 @@ def run_as(argv: list[str], user: str | None, *, run_id: str,
     full_env = dict(os.environ)
     full_env.update(env or {})
     full_env[OWNER_ENV] = run_id
+    # Its own session: interrupted, the command goes with everything it started (initdb's
+    # and mariadb-install-db's bootstrap servers would otherwise go on writing into the
+    # folder the teardown is removing).
     with log.open("ab") as fh:
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=fh,  # noqa: S603
-                              stderr=subprocess.STDOUT, env=full_env, timeout=timeout,
-                              check=False, cwd=cwd, **kwargs)
-    if proc.returncode != 0:
-        raise ServerStartError(f"{what} failed with exit code {proc.returncode}",
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=fh,  # noqa: S603
+                                stderr=subprocess.STDOUT, env=full_env, cwd=cwd,
+                                start_new_session=True, **kwargs)
+    try:
+        code = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_process_tree(proc)
+        raise ServerStartError(f"{what} did not finish within {timeout:g} s", path=str(log),
+                               remedy="read its log; a slow or full disk is typical",
+                               detail=tail(log)) from None
+    except BaseException:
+        kill_process_tree(proc)
+        raise
+    if code != 0:
+        raise ServerStartError(f"{what} failed with exit code {code}",
                                path=str(log), detail=tail(log))
 
 

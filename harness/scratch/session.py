@@ -13,8 +13,9 @@ from harness.config import DrillConfig
 from harness.records import Phase, utcnow
 from harness.scratch.base import SCRATCH_STORES, ScratchProvider
 from harness.scratch.endpoints import Endpoints
+from harness.scratch.reap import owned_processes, terminate
 from harness.scratch.registry import get_provider
-from harness.scratch.run import Run, remove_run_directory
+from harness.scratch.run import Run, new_run_id, remove_run_directory, run_directory
 from harness.scratch.sweep import SweepReport, sweep
 
 
@@ -35,7 +36,7 @@ class ScratchSession:
         self.provider: ScratchProvider | None = None
         self.sweep_report: SweepReport | None = None
         self.kept = False
-        self._owns_run = run is None
+        self._run_dir: Path | None = None  # the folder of a run this session creates
         self.provision_phase: Phase | None = None  # set once the environment is ready
 
     def open(self) -> Endpoints:
@@ -44,7 +45,10 @@ class ScratchSession:
         if cfg.sweep_on_start:
             self.sweep_report = sweep(cfg.root or None)
         if self.run is None:
-            self.run = Run.create(cfg.root or None)
+            # The folder is known before it exists: a signal landing inside the creation
+            # (or before its result is kept) still finds it removed on close.
+            self._run_dir = run_directory(cfg.root or None, new_run_id())
+            self.run = Run.create(self._run_dir.parent, self._run_dir.name)
         self.provider = get_provider(cfg.provider)(self.config, self.run, stores=self.stores)
         started = utcnow()
         t0 = time.monotonic()
@@ -80,11 +84,28 @@ class ScratchSession:
             if self.provider is not None:
                 self.provider.stop()
         finally:
-            if self.run is not None and self._owns_run:
-                try:
-                    remove_run_directory(self.run.directory)
-                except OSError:
-                    pass  # what is left keeps its marker or is empty: the next sweep removes it
+            if self._run_dir is not None:
+                self._remove_run(self._run_dir)
+
+    @staticmethod
+    def _remove_run(directory: Path) -> None:
+        """Remove an owned run for good: first any process still carrying its mark (one
+        started in the instant a signal arrived, which the provider never learned of),
+        then its folder."""
+        leftovers = owned_processes({directory.name})
+        if leftovers:
+            terminate(leftovers, grace=0)
+        try:
+            remove_run_directory(directory)
+        except OSError:
+            time.sleep(0.5)  # a process killed a moment ago may still be closing files
+            try:
+                remove_run_directory(directory)
+            except OSError as exc:
+                # What is left keeps its marker or is empty: the next sweep removes it.
+                print(f"scrydon-drill: could not remove the scratch folder {directory}: {exc}; "
+                      "the next drill's sweep removes it (or run 'scrydon-drill sweep')",
+                      file=sys.stderr)
 
     def _write_connection_file(self) -> Path | None:
         """Write the kept environment's credentials to a private file (never printed)."""
