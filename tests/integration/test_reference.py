@@ -153,3 +153,20 @@ def test_auth_schema_equals_better_auth_own_migration(run_root) -> None:
             conn.execute(BETTER_AUTH)
         betterauth_node.migrate(pg.dsn("theirs"))
         assert columns(pg.conninfo("ours")) == columns(pg.conninfo("theirs"))
+
+
+def test_building_into_a_folder_that_is_not_empty_is_refused_before_anything_starts(
+        tmp_path: Path, run_root: Path) -> None:
+    from fixtures.reference.build import build_reference
+    from harness.errors import ConfigError
+
+    out = tmp_path / "ref"
+    (out / "backups").mkdir(parents=True)
+    (out / "backups" / "left.txt").write_text("an earlier build")
+    with pytest.raises(ConfigError) as err:
+        build_reference(out, scale="tiny",
+                        config=resolve(environ={}, arguments={"scratch": {"root": str(run_root)}}))
+    assert str(out) in str(err.value) and "not empty" in str(err.value)
+    assert "remove this one" in str(err.value)
+    assert sorted(p.name for p in out.rglob("*")) == ["backups", "left.txt"]
+    assert list(run_root.iterdir()) == []  # no server was started

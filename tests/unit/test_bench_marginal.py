@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fixtures.bench.run import marginal_seconds_per_gb, table
+from fixtures.bench.run import ensure_reference, marginal_seconds_per_gb, table
 
 
 def _scale(name: str, gb: float, drill: float, floor: float) -> dict[str, Any]:
@@ -53,3 +54,25 @@ def test_a_cached_reference_is_reused_only_for_the_same_definition_of_its_scale(
     assert not _same_scale({**today, "orgs": today["orgs"] * 4}, "medium")
     assert not _same_scale({**today, "retired_field": 1}, "medium")
     assert not _same_scale(None, "medium")
+
+
+def test_an_unfinished_build_in_the_cache_is_removed_before_building_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build stopped half-way leaves a folder without its record: building into it would
+    meet the old WAL archive, so the benchmark clears it (its own cache) first."""
+    import fixtures.reference.build as build
+
+    folder = tmp_path / "small-seed7"
+    (folder / "backups" / "postgres" / "wal").mkdir(parents=True)
+    (folder / "backups" / "postgres" / "wal" / "000000010000000000000003").write_bytes(b"x")
+    seen: list[list[str]] = []
+
+    def fake_build(out: Path, **kwargs: Any) -> Any:
+        seen.append(sorted(p.name for p in out.iterdir()) if out.exists() else [])
+        return type("Ref", (), {"seconds": 0.0})()
+
+    monkeypatch.setattr(build, "build_reference", fake_build)
+    lines: list[str] = []
+    assert ensure_reference(tmp_path, "small", 7, lines.append) == folder
+    assert seen == [[]]
+    assert any("unfinished build" in line for line in lines)
