@@ -421,4 +421,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from harness.signals import forget_caught_interrupts
+
+    exit_code = main()
+    forget_caught_interrupts()  # the code decides the exit status, also after a Ctrl-C
+    sys.exit(exit_code)

@@ -56,6 +56,10 @@ def kill_process_tree(popen: subprocess.Popen[bytes]) -> None:
         os.killpg(pgid, signal.SIGKILL)  # the leader is not reaped yet: the group is ours
     except (ProcessLookupError, PermissionError):
         pass
+    try:  # a child caught before its setsid() has no group of its own yet
+        os.kill(popen.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
     popen.wait()
     deadline = time.monotonic() + _KILL_WAIT
     while group_members(pgid) and time.monotonic() < deadline:
