@@ -92,8 +92,10 @@ class ScratchSession:
         """Remove an owned run for good: first any process still carrying its mark (one
         started in the instant a signal arrived, which the provider never learned of),
         then its folder."""
-        leftovers = owned_processes({directory.name})
-        if leftovers:
+        for _ in range(3):  # until a scan finds none (one may start while we kill)
+            leftovers = owned_processes({directory.name})
+            if not leftovers:
+                break
             terminate(leftovers, grace=0)
         try:
             remove_run_directory(directory)

@@ -74,7 +74,11 @@ def test_an_interruption_right_after_the_run_folder_exists_is_torn_down(run_root
 def descendants(pid: int) -> set[int]:
     """``pid``'s children, their children and so on (read from /proc)."""
     found: set[int] = set()
-    for task in Path(f"/proc/{pid}/task").glob("*"):
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:  # it has just exited
+        return found
+    for task in tasks:
         try:
             children = (task / "children").read_text().split()
         except OSError:
@@ -117,15 +121,16 @@ def test_an_interruption_during_the_installer_stops_its_bootstrap_server(
     watcher = threading.Thread(target=interrupt_during_bootstrap, daemon=True)
     session = ScratchSession(config(run_root), stores=(store,))
     watcher.start()
+    alive: dict[int, str] = {}
     try:
         with pytest.raises(KeyboardInterrupt):
             session.open()
+        alive = {pid: name for pid, name in tree.items() if is_alive(pid)}
     finally:
         stop.set()
         watcher.join()
+        session.close(failed=True)  # also when the test fails: no server outlives it
     assert tree, f"the interruption did not come while {bootstrap} bootstrapped"
-    alive = {pid: name for pid, name in tree.items() if is_alive(pid)}
-    session.close(failed=True)
     measure(f"{store}: interrupted while {', '.join(sorted(set(tree.values())))} ran; "
             f"alive when the set-up gave up: {alive}; left after teardown: "
             f"{leftovers(run_root)}")
@@ -143,7 +148,10 @@ def test_a_process_of_the_run_the_provider_never_learned_of_goes_with_the_sessio
     stray = spawn_marked(session.run.run_id)
     try:
         session.close(failed=True)
-        assert owned_processes({session.run.run_id}) == {}, "the stray process survived"
+        survivors = owned_processes({session.run.run_id})
+        assert survivors == {}, (f"the stray process {stray.pid} survived: " + "; ".join(
+            f"{pid} {Path(f'/proc/{pid}/stat').read_text(errors='replace')[:80]}"
+            for pid in survivors if Path(f"/proc/{pid}/stat").exists()))
         assert stray.poll() is not None
         assert leftovers(run_root) == []
     finally:
