@@ -30,8 +30,13 @@ def private_run_root(prefix: str = "scrydon-drill-test-") -> Iterator[Path]:
     try:
         yield root
     finally:
+        from harness.scratch.reap import owned_processes, terminate
         from harness.scratch.sweep import sweep
 
+        # The sweep spares runs whose owner lives, and this process owns them all: what a
+        # failed test left running goes here, or it would outlive its folder, unfindable.
+        runs = {p.name for p in root.iterdir()} if root.is_dir() else set()
+        terminate(owned_processes(runs), grace=2.0)
         sweep(root, include_kept=True)
         shutil.rmtree(root, ignore_errors=True)
 
