@@ -201,7 +201,7 @@ def add_large_blob(model: ReferenceModel, batch: Any, size: int) -> None:
     kb = model.kbs[0]
     data = bytes(model.rng.getrandbits(8) for _ in range(256)) * (size // 256) + b"x" * (size % 256)
     key = f"org/{kb['organization_id']}/kb/{kb['id']}/large.bin"
-    batch.blobs.append(Blob(SETTINGS.kb_bucket, key, data))
+    batch.blobs.append(Blob.of(SETTINGS.kb_bucket, key, data))
     import hashlib
 
     batch.add("agentic", "kb_document", {

@@ -92,3 +92,45 @@ def test_daily_batches_grow_documents_rows_and_catalogue() -> None:
     assert any("UPDATE managed_table" in q for _, q, _ in day.updates)
     with pytest.raises(ValueError):
         m.day(0)
+
+
+@pytest.mark.parametrize("kind", ["text", "binary"])
+def test_generated_documents_are_made_again_identically_and_never_held(kind: str) -> None:
+    """A document's content is made from one seed on demand: the same bytes on every read,
+    its recorded size and SHA-256 those of the bytes, made a piece at a time."""
+    import functools
+    import hashlib
+    import io
+
+    from fixtures.reference.deploy import _PiecesReader
+    from fixtures.reference.model import Blob, _binary_pieces, _text_pieces
+
+    make = _text_pieces if kind == "text" else _binary_pieces
+    for size in (1, 4097, (2 << 20) + 5):
+        blob = Blob.generated("kb", "doc", functools.partial(make, 7, size))
+        first, second = blob.read(), blob.read()
+        assert first == second and len(first) == size == blob.size
+        assert hashlib.sha256(first).hexdigest() == blob.sha256
+        assert max(len(p) for p in blob.pieces()) <= (1 << 20) + 16  # a piece ends on a word
+        other = Blob.generated("kb", "doc", functools.partial(make, 8, size))
+        assert other.read() != first
+        # Uploaded in parts: each read of a part's size returns a whole part.
+        stream = io.BufferedReader(_PiecesReader(blob.pieces()), buffer_size=1 << 20)
+        parts = list(iter(lambda: stream.read(1 << 21), b""))
+        assert b"".join(parts) == first
+        assert all(len(p) == 1 << 21 for p in parts[:-1])
+    if kind == "text":
+        assert b"backup" in blob.read() or b"drill" in blob.read()
+
+
+def test_a_day_holds_its_documents_as_recipes_not_bytes() -> None:
+    """The model keeps no document bytes: a batch's blobs are recipes of a known size."""
+    m = model()
+    batch = m.initial()
+    docs = [b for b in batch.blobs if "/kb/" in b.key]
+    assert docs
+    rows = {r["object_key"]: r for r in batch.rows[("agentic", "kb_document")]}
+    for blob in docs:
+        assert not hasattr(blob, "data")
+        assert rows[blob.key]["size_bytes"] == blob.size
+        assert rows[blob.key]["sha256"] == blob.sha256
