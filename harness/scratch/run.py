@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,16 @@ def remove_run_directory(directory: Path) -> None:
             entry.unlink(missing_ok=True)
     marker.unlink(missing_ok=True)
     directory.rmdir()
+
+
+def remove_killed_run_directory(directory: Path) -> None:
+    """:func:`remove_run_directory` for a run whose processes were killed a moment ago: one
+    of them may still have been closing files in it, so a failure is retried once."""
+    try:
+        remove_run_directory(directory)
+    except OSError:
+        time.sleep(0.5)
+        remove_run_directory(directory)
 
 
 def is_empty_run_folder(directory: Path) -> bool:

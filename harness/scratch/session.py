@@ -15,7 +15,7 @@ from harness.scratch.base import SCRATCH_STORES, ScratchProvider
 from harness.scratch.endpoints import Endpoints
 from harness.scratch.reap import owned_processes, terminate
 from harness.scratch.registry import get_provider
-from harness.scratch.run import Run, new_run_id, remove_run_directory, run_directory
+from harness.scratch.run import Run, new_run_id, remove_killed_run_directory, run_directory
 from harness.scratch.sweep import SweepReport, sweep
 
 
@@ -98,16 +98,12 @@ class ScratchSession:
                 break
             terminate(leftovers, grace=0)
         try:
-            remove_run_directory(directory)
-        except OSError:
-            time.sleep(0.5)  # a process killed a moment ago may still be closing files
-            try:
-                remove_run_directory(directory)
-            except OSError as exc:
-                # What is left keeps its marker or is empty: the next sweep removes it.
-                print(f"scrydon-drill: could not remove the scratch folder {directory}: {exc}; "
-                      "the next drill's sweep removes it (or run 'scrydon-drill sweep')",
-                      file=sys.stderr)
+            remove_killed_run_directory(directory)
+        except OSError as exc:
+            # What is left keeps its marker or is empty: the next sweep removes it.
+            print(f"scrydon-drill: could not remove the scratch folder {directory}: {exc}; "
+                  "the next drill's sweep removes it (or run 'scrydon-drill sweep')",
+                  file=sys.stderr)
 
     def _write_connection_file(self) -> Path | None:
         """Write the kept environment's credentials to a private file (never printed)."""

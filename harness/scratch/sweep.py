@@ -14,13 +14,17 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-import time
 from pathlib import Path
 
 from harness.registry import PROVIDERS
 from harness.scratch.base import ScratchProvider, SweepReport
 from harness.scratch.procinfo import is_alive
-from harness.scratch.run import default_root, is_empty_run_folder, read_marker, remove_run_directory
+from harness.scratch.run import (
+    default_root,
+    is_empty_run_folder,
+    read_marker,
+    remove_killed_run_directory,
+)
 from harness.scratch.tempdirs import sweep_tempdirs
 
 __all__ = ["SweepReport", "sweep", "sweepers"]
@@ -85,20 +89,11 @@ def sweep(root: str | os.PathLike[str] | None = None, *, include_kept: bool = Fa
             report.errors.append(f"{provider.name}: {type(exc).__name__}: {exc}")
     for directory in dead.values():
         try:
-            _remove(directory)
+            remove_killed_run_directory(directory)
             report.removed_dirs.append(directory)
         except OSError as exc:
             report.errors.append(f"{directory}: {exc}")
     return report
-
-
-def _remove(directory: Path) -> None:
-    # A process killed a moment ago may still have been closing files in it: one retry.
-    try:
-        remove_run_directory(directory)
-    except OSError:
-        time.sleep(0.5)
-        remove_run_directory(directory)
 
 
 def sweepers() -> list[type[ScratchProvider]]:
